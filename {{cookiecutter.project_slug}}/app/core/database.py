@@ -1,0 +1,148 @@
+"""The one `Database`: async engine, session factory and the task-scoped session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_scoped_session,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.core.logging import get_db_logger
+
+# Plain URLs people copy from their database's docs, mapped to the async driver we ship.
+ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "mysql": "mysql+aiomysql",
+    "mariadb": "mysql+aiomysql",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+def to_async_url(url: str) -> URL:
+    """`mysql://…` → `mysql+aiomysql://…`; an explicit driver is kept as given."""
+    parsed = make_url(url)
+    if "+" not in parsed.drivername and parsed.drivername in ASYNC_DRIVERS:
+        parsed = parsed.set(drivername=ASYNC_DRIVERS[parsed.drivername])
+    return parsed
+
+
+def _current_task_id() -> int:
+    return id(asyncio.current_task())
+
+
+class Database:
+    """Owns the engine and sessions for one process (one per app instance in tests)."""
+
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, slow_query_ms: float = 200.0
+    ) -> None:
+        self.url = to_async_url(url)
+        engine_options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        if self.url.get_backend_name() != "sqlite":
+            engine_options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
+        self.engine: AsyncEngine = create_async_engine(self.url, **engine_options)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # One session per asyncio task: each request (and each worker job) gets its own.
+        self.scoped_session = async_scoped_session(self.sessionmaker, scopefunc=_current_task_id)
+        self.slow_query_ms = slow_query_ms
+        self._watch_queries()
+
+    @property
+    def backend(self) -> str:
+        return self.url.get_backend_name()
+
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A FastAPI dependency: one session for the request, closed after it."""
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def create_all(self) -> None:
+        from app.models.base import Base
+
+        async with self.engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+
+    async def drop_all(self) -> None:
+        from app.models.base import Base
+
+        async with self.engine.begin() as connection:
+            await connection.run_sync(Base.metadata.drop_all)
+
+    async def ping(self) -> None:
+        """Raise when the database does not answer."""
+        from sqlalchemy import select
+
+        async with self.engine.connect() as connection:
+            await connection.scalar(select(1))
+
+    def bind_models(self) -> None:
+        """Give the CRUD mixin this database's scoped session for calls made without one."""
+        from app.models.base import Base
+
+        Base.scoped_session = self.scoped_session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def _watch_queries(self) -> None:
+        logger = get_db_logger()
+        threshold = self.slow_query_ms / 1000
+        sync_engine = self.engine.sync_engine
+
+        @event.listens_for(sync_engine, "before_cursor_execute")
+        def _start_timer(
+            conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool
+        ) -> None:
+            conn.info.setdefault("query_started", []).append(time.perf_counter())
+
+        @event.listens_for(sync_engine, "after_cursor_execute")
+        def _log_slow(
+            conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool
+        ) -> None:
+            elapsed = time.perf_counter() - conn.info["query_started"].pop()
+            if elapsed >= threshold:
+                logger.warning(
+                    "slow query %.1f ms: %s",
+                    elapsed * 1000,
+                    " ".join(statement.split())[:500],
+                    extra={"duration_ms": round(elapsed * 1000, 1)},
+                )
+
+        @event.listens_for(sync_engine, "handle_error")
+        def _log_error(context: ExceptionContext) -> None:
+            started = context.connection.info.get("query_started") if context.connection else None
+            if started:
+                started.pop()
+            statement = " ".join((context.statement or "").split())[:500]
+            logger.error("query failed: %s: %s", type(context.original_exception).__name__,
+                         statement)
+
+
+class ScopedSessionMiddleware:
+    """Closes the request task's scoped session when the request ends."""
+
+    def __init__(self, app: ASGIApp, database: Database) -> None:
+        self.app = app
+        self.database = database
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            await self.database.scoped_session.remove()

@@ -1,0 +1,148 @@
+"""One error hierarchy and one JSON error shape: {code, message, detail, request_id}."""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.context import current_request_id
+
+# fastapi-users and our own code put machine-readable codes such as
+# "REGISTER_USER_ALREADY_EXISTS" in `detail`; those become the response's `code`.
+_CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{2,}$")
+
+STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
+
+
+class AppError(Exception):
+    """Base of every error the service answers on purpose."""
+
+    status_code: int = 400
+    code: str = "BAD_REQUEST"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.detail = detail
+        self.headers = headers
+
+
+class NotFoundError(AppError):
+    status_code = 404
+    code = "NOT_FOUND"
+
+
+class ConflictError(AppError):
+    status_code = 409
+    code = "CONFLICT"
+
+
+class ServiceUnavailableError(AppError):
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+
+
+def code_for_status(status_code: int) -> str:
+    if status_code in STATUS_CODES:
+        return STATUS_CODES[status_code]
+    try:
+        return HTTPStatus(status_code).name
+    except ValueError:
+        return "ERROR"
+
+
+def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "detail": jsonable_encoder(detail),
+        "request_id": current_request_id(),
+    }
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    detail: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(code, message, detail), status_code=status_code, headers=headers
+    )
+
+
+def _message_for_status(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"
+
+
+async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.detail, exc.headers)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail
+    if isinstance(detail, str) and _CODE_PATTERN.match(detail):
+        code = detail
+    elif isinstance(detail, dict) and isinstance(detail.get("code"), str):
+        code = detail["code"]
+    else:
+        code = code_for_status(exc.status_code)
+    message = detail if isinstance(detail, str) and code != detail else _message_for_status(
+        exc.status_code
+    )
+    return error_response(exc.status_code, code, message, detail, exc.headers)
+
+
+async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    where = ", ".join(".".join(str(part) for part in error["loc"]) for error in errors[:3])
+    return error_response(
+        422, "VALIDATION_ERROR", f"The request is not valid: check {where}.", errors
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, handle_app_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)

@@ -1,0 +1,64 @@
+"""`create_app()`: settings → database → plugins → routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api.health import router as health_router
+from app.api.v1.router import api_router
+from app.core.config import Settings, get_settings
+from app.core.database import Database, ScopedSessionMiddleware
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging, get_api_logger
+from app.core.middleware import RequestContextMiddleware
+from app.core.plugins import PluginRegistry, create_plugin_manager
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, as_json=settings.logs_as_json)
+    database = Database(
+        settings.database_url,
+        echo=settings.database_echo,
+        pool_size=settings.database_pool_size,
+        slow_query_ms=settings.slow_query_ms,
+    )
+    plugins = PluginRegistry.collect(create_plugin_manager(settings), settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database.bind_models()
+        if settings.should_create_tables:
+            await database.create_all()
+        plugins.log_unconfigured()
+        await plugins.startup(app)
+        get_api_logger().info(
+            "%s started: plugins %s, database %s",
+            settings.project_name,
+            ", ".join(plugins.plugin_names) or "none",
+            database.backend,
+        )
+        try:
+            yield
+        finally:
+            await plugins.shutdown(app)
+            await database.dispose()
+
+    app = FastAPI(title=settings.project_name, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.database = database
+    app.state.plugins = plugins
+
+    install_error_handlers(app)
+    # Added last = outermost: the request id exists before anything else runs.
+    app.add_middleware(ScopedSessionMiddleware, database=database)
+    app.add_middleware(RequestContextMiddleware)
+
+    app.include_router(health_router)
+    app.include_router(api_router)
+    for router in plugins.routers:
+        app.include_router(router)
+    return app
