@@ -6,14 +6,20 @@ the same tests run on SQLite, MariaDB and PostgreSQL.
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from app import PROJECT_SLUG
 from app.core.config import Settings
 from app.core.database import Database
 from app.main import create_app
@@ -31,7 +37,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         environment="test",
         database_url=database_url,
         secret_key="test-secret-key-that-is-long-enough-0123456789",
@@ -62,3 +68,72 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def anyio_backend() -> Iterator[str]:
     yield "asyncio"
+
+
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+TEST_CLIENT_ADDRESS = "203.0.113.10"
+
+SettingsFactory = Callable[..., Settings]
+ServeApp = Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> SettingsFactory:
+    """Settings like the `settings` fixture's, with some values changed (no `.env` read)."""
+
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "database_url": database_url,
+            "secret_key": TEST_SECRET_KEY,
+            **overrides,
+        }
+        return Settings(_env_file=None, **values)
+
+    return build
+
+
+@pytest.fixture
+def serve() -> ServeApp:
+    """Run an app built in the test (startup, an HTTP client, then shutdown and a clean database)."""
+
+    @asynccontextmanager
+    async def run(application: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+        try:
+            async with application.router.lifespan_context(application):
+                transport = httpx.ASGITransport(
+                    app=application, client=(TEST_CLIENT_ADDRESS, 51000)
+                )
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://testserver"
+                ) as client:
+                    yield client
+        finally:
+            await reset_database(application.state.database)
+
+    return run
+
+
+class ServiceLog:
+    """What the service's own log handler writes, as whoever reads the logs sees it."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    def attach(self) -> None:
+        """Call after `create_app()`, which installs the handler this reads from."""
+        for handler in logging.getLogger(PROJECT_SLUG).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(self.stream)
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def service_log() -> ServiceLog:
+    return ServiceLog()

@@ -37,7 +37,9 @@ def default_database_url() -> str:
 class Settings(BaseSettings):
     """Core settings. Plugins read their own, with their own prefix (see `PluginSettings`)."""
 
-    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE, env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
 
     environment: Environment = Environment.DEVELOPMENT
     project_name: str = "{{ cookiecutter.project_name }}"
@@ -96,7 +98,9 @@ class Settings(BaseSettings):
 class PluginSettings(BaseSettings):
     """Base for a plugin's own settings; each sets its `env_prefix` (e.g. `GOOGLE_`)."""
 
-    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE, env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
 
 
 @lru_cache

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="empty-body"
 """The hooks a plugin may implement. Each hands back one kind of thing; core never names a plugin.
 
 pluggy hooks are synchronous: a hook with async work to do returns an awaitable, and core

@@ -86,7 +86,8 @@ def create_plugin_manager(
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginLoadError(f"plugin {exc.plugin_name!r} implements an unknown hook: {exc}")
+        name = manager.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginLoadError(f"plugin {name!r} implements an unknown hook: {exc}") from exc
     return manager
 
 
@@ -149,7 +150,9 @@ class PluginRegistry:
         items += _flatten(list(self.notifiers.values()))
         for item in items:
             if not item.is_configured:
-                logger.warning("plugin %r is loaded but not configured: set its settings", item.name)
+                logger.warning(
+                    "plugin %r is loaded but not configured: set its settings", item.name
+                )
 
     async def startup(self, app: FastAPI) -> None:
         for result in self.manager.hook.startup(app=app):

@@ -1,0 +1,58 @@
+# plugkit: `make demo` bakes the default answers and runs the service; `make test` runs every test.
+# Both bootstrap their own virtual environment with uv (installed into .tools/ when missing).
+
+PYTHON ?= python3
+PORT ?= 8000
+HOST ?= 127.0.0.1
+TEST_WORKERS ?= 2
+
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/$(TOOLS)/bin/uv)
+VENV := .venv
+DEMO_DIR := demo
+DEMO_PROJECT := $(DEMO_DIR)/my_service
+
+.PHONY: demo test lint bench lock clean
+
+$(CURDIR)/$(TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.installed: requirements-dev.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(VENV)/bin/python -r requirements-dev.txt
+	touch $@
+
+# The demo bake gets its own environment, installed from its own pyproject.toml.
+demo: $(VENV)/.installed
+	rm -rf $(DEMO_DIR)
+	$(VENV)/bin/cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	$(UV) venv --quiet --python $(PYTHON) $(DEMO_PROJECT)/.venv
+	$(UV) pip install --quiet --python $(DEMO_PROJECT)/.venv/bin/python -e $(DEMO_PROJECT)
+	@echo
+	@echo "Demo service (SQLite, in-process broker) starting on http://$(HOST):$(PORT)"
+	@echo "  API docs:  http://$(HOST):$(PORT)/docs"
+	@echo "  Health:    http://$(HOST):$(PORT)/health"
+	@echo "Stop it with Ctrl-C."
+	@echo
+	cd $(DEMO_PROJECT) && DATABASE_URL= TASK_BROKER=inprocess \
+		.venv/bin/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
+
+# Finds which database lanes this machine can run (tests/lanes.py says which it skips and why).
+test: $(VENV)/.installed
+	$(VENV)/bin/python -m tests.lanes --report
+	PLUGKIT_UV=$(UV) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) tests
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check hooks tests bench
+	$(VENV)/bin/mypy hooks tests
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python bench/run_all.py
+
+# Re-pin the template's test environment after editing requirements-dev.in.
+lock: | $(UV)
+	$(UV) pip compile --quiet --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+
+clean:
+	rm -rf $(VENV) $(TOOLS) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

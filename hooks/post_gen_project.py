@@ -1,0 +1,89 @@
+"""Remove the plugins that were not picked, write `.env` with fresh secrets, say what's next."""
+
+import json
+import secrets
+import shutil
+from pathlib import Path
+
+# Rendered by the generator before the hook runs; the raw string keeps JSON escapes intact.
+ANSWERS: dict[str, str] = json.loads(r"""{{ cookiecutter | tojson }}""")
+PLUGINS = ("google", "kakao", "ses", "smtp", "kakaotalk")
+PICKED = {name: ANSWERS[f"use_{name}"] == "y" for name in PLUGINS}
+OAUTH_PROVIDERS = ("google", "kakao")
+
+# Files outside a plugin's own folder that belong to it, and go when it goes.
+PLUGIN_FILES = {
+    "google": ["tests/fakes/google.py", "tests/test_oauth_google.py"],
+    "kakao": ["tests/fakes/kakao.py", "tests/test_oauth_kakao.py"],
+    "ses": [],
+    "smtp": [],
+    "kakaotalk": [],
+}
+# Files that need every one of these plugins.
+NEEDS_ALL = {
+    "tests/test_oauth_linking.py": ["google", "kakao"],
+}
+# Files that need at least one of these plugins.
+NEEDS_ANY = {
+    "tests/test_browser_signin.py": list(OAUTH_PROVIDERS),
+    "tests/test_oauth_flow_common.py": list(OAUTH_PROVIDERS),
+}
+
+SECRET_PLACEHOLDER = "change-me"  # noqa: S105 - the marker we replace, not a secret
+
+
+def remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def prune_plugins(root: Path) -> list[str]:
+    removed = []
+    for name, picked in PICKED.items():
+        if not picked:
+            remove(root / "app" / "plugins" / name)
+            for relative in PLUGIN_FILES[name]:
+                remove(root / relative)
+            removed.append(name)
+    for relative, needed in NEEDS_ALL.items():
+        if not all(PICKED[name] for name in needed):
+            remove(root / relative)
+    for relative, needed in NEEDS_ANY.items():
+        if not any(PICKED[name] for name in needed):
+            remove(root / relative)
+    return removed
+
+
+def write_env(root: Path) -> None:
+    """`.env` = `.env.example` with every `change-me` replaced by its own fresh secret."""
+    lines = []
+    for line in (root / ".env.example").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#") and value.strip() == SECRET_PLACEHOLDER:
+            line = f"{key}={secrets.token_urlsafe(48)}"
+        lines.append(line)
+    env_file = root / ".env"
+    env_file.write_text("\n".join(lines) + "\n")
+    env_file.chmod(0o600)
+
+
+def main() -> None:
+    root = Path.cwd()
+    removed = prune_plugins(root)
+    write_env(root)
+    picked = [name for name, on in PICKED.items() if on]
+    print(f"\n{ANSWERS['project_name']} is ready in {root}")
+    print(f"Plugins: {', '.join(['console', *picked])}" + (
+        f" (left out: {', '.join(removed)})" if removed else ""))
+    print("Next steps:")
+    print(f"  cd {root.name}")
+    print("  uv venv && uv pip install -e '.[dev]'")
+    print("  .venv/bin/uvicorn --factory app.main:create_app --reload")
+    print("  open http://127.0.0.1:8000/docs")
+    print("Settings live in .env (fresh secrets were written there; keep it out of git).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Baking: the defaults, each answer changed alone, and every combination the kit refuses."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bakes import BAKES, PLUGINS, TEMPLATE_DIR, BakeCache
+
+LEFTOVER = re.compile(r"{{\s*cookiecutter|{%|%}")
+TEXT_SUFFIXES = {".py", ".toml", ".md", ".txt", ".yml", ".yaml", ".cfg", ".ini", ".html",
+                 ".example", ".json", ".env", ".sh", ""}
+
+
+def baked_text_files(project: Path) -> list[Path]:
+    return [
+        path for path in project.rglob("*")
+        if path.is_file() and path.suffix in TEXT_SUFFIXES and ".venv" not in path.parts
+    ]
+
+
+def test_template_py_files_are_plain_python() -> None:
+    template = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+    offenders = [str(p) for p in template.rglob("*.py") if "{%" in p.read_text()]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
+def test_bake_renders_every_file(bakes: BakeCache, bake: Any) -> None:
+    project = bakes.project(bake.id)
+    assert (project / "app" / "main.py").is_file()
+    leftovers = [str(p.relative_to(project)) for p in baked_text_files(project)
+                 if LEFTOVER.search(p.read_text(errors="replace"))]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
+def test_bake_keeps_only_picked_plugins(bakes: BakeCache, bake: Any) -> None:
+    project = bakes.project(bake.id)
+    plugins_dir = project / "app" / "plugins"
+    present = {path.name for path in plugins_dir.iterdir() if (path / "plugin.py").exists()}
+    template_plugins = {
+        path.name
+        for path in (TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "app" / "plugins").iterdir()
+        if (path / "plugin.py").exists()
+    }
+    expected = {"console"} | {
+        name for name in PLUGINS if bake.picked(name) and name in template_plugins
+    }
+    assert present == expected
+
+
+def test_default_bake_answers(bakes: BakeCache) -> None:
+    project = bakes.project("defaults")
+    assert project.name == "my_service"
+    pyproject = (project / "pyproject.toml").read_text()
+    assert 'name = "my_service"' in pyproject
+    assert '"aiomysql' in pyproject
+    assert 'requires-python = ">=3.11"' in pyproject
+
+
+def test_database_answer_picks_the_driver(bakes: BakeCache) -> None:
+    postgres = (bakes.project("postgresql") / "pyproject.toml").read_text()
+    sqlite = (bakes.project("sqlite") / "pyproject.toml").read_text()
+    assert '"asyncpg' in postgres and "aiomysql" not in postgres
+    assert "asyncpg" not in sqlite and "aiomysql" not in sqlite
+
+
+def test_python_version_answer_reaches_the_tools(bakes: BakeCache) -> None:
+    pyproject = (bakes.project("python-3.13") / "pyproject.toml").read_text()
+    assert 'requires-python = ">=3.13"' in pyproject
+    assert 'python_version = "3.13"' in pyproject
+    assert 'target-version = "py313"' in pyproject
+
+
+def test_env_gets_fresh_secrets_every_bake(cookies: Any) -> None:
+    first = cookies.bake(template=str(TEMPLATE_DIR)).project_path
+    second = cookies.bake(template=str(TEMPLATE_DIR), extra_context={"project_name": "Other"})
+    env_a = dict(_env_pairs(Path(first) / ".env"))
+    env_b = dict(_env_pairs(Path(second.project_path) / ".env"))
+    example = dict(_env_pairs(Path(first) / ".env.example"))
+    secret_keys = [key for key, value in example.items() if value == "change-me"]
+    assert "SECRET_KEY" in secret_keys
+    for key in secret_keys:
+        assert len(env_a[key]) >= 48
+        assert env_a[key] != env_b[key]
+    assert (Path(first) / ".env").stat().st_mode & 0o077 == 0
+
+
+def _env_pairs(path: Path) -> list[tuple[str, str]]:
+    pairs = []
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+UNSUPPORTED = [
+    pytest.param({"use_kakao": "n", "use_kakaotalk": "y"}, "use_kakaotalk needs use_kakao",
+                 id="kakaotalk-without-kakao"),
+    pytest.param({"project_slug": "my-service"}, "lower-case Python identifier", id="slug-dash"),
+    pytest.param({"project_slug": "1service"}, "lower-case Python identifier", id="slug-digit"),
+    pytest.param({"project_slug": "class"}, "lower-case Python identifier", id="slug-keyword"),
+    pytest.param({"project_slug": "app"}, "clashes with a folder", id="slug-app"),
+    pytest.param({"project_name": 'My "Quoted" Service'}, "must not contain quotes",
+                 id="name-quotes"),
+    pytest.param({"use_ses": "maybe"}, "must be 'y' or 'n'", id="yes-no"),
+    pytest.param({"author_email": "nobody"}, "is not an email address", id="email"),
+]
+
+
+@pytest.mark.parametrize(("answers", "sentence"), UNSUPPORTED)
+def test_unsupported_answers_fail_before_generation(
+    cookies: Any, capfd: pytest.CaptureFixture[str], answers: dict[str, str], sentence: str
+) -> None:
+    result = cookies.bake(template=str(TEMPLATE_DIR), extra_context=answers)
+    assert result.exit_code != 0
+    assert "Pre-Prompt" not in str(result.exception)
+    assert "pre_gen_project" in str(result.exception) or result.exception is not None
+    assert result.project_path is None or not Path(result.project_path).exists()
+    assert sentence in capfd.readouterr().err

@@ -1,0 +1,68 @@
+"""The request id: on every response, echoed when the caller sent a sane one."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status_code"),
+    [("GET", "/health", 200), ("GET", "/no/such/page", 404), ("POST", "/health", 405)],
+)
+async def test_every_response_carries_a_fresh_request_id(
+    client: httpx.AsyncClient, method: str, path: str, status_code: int
+) -> None:
+    first = await client.request(method, path)
+    second = await client.request(method, path)
+    assert first.status_code == second.status_code == status_code
+    assert GENERATED_ID.match(first.headers["X-Request-ID"])
+    assert GENERATED_ID.match(second.headers["X-Request-ID"])
+    assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
+    assert len(first.headers.get_list("X-Request-ID")) == 1
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    ["checkout-7f3a.retry:2_b", "0af7651916cd43dd8448eb211c80319c", "x" * 128],
+)
+async def test_a_sane_incoming_request_id_is_echoed(
+    client: httpx.AsyncClient, incoming: str
+) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": incoming})
+    assert response.headers["X-Request-ID"] == incoming
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    [
+        "x" * 129,
+        "two words",
+        "abc\r\nSet-Cookie: session=stolen",
+        "<script>",
+        "",
+    ],
+    ids=["too-long", "space", "crlf", "markup", "empty"],
+)
+async def test_an_unsafe_incoming_request_id_is_replaced(
+    client: httpx.AsyncClient, incoming: str
+) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": incoming})
+    assert response.status_code == 200
+    assert GENERATED_ID.match(response.headers["X-Request-ID"])
+    assert "set-cookie" not in response.headers
+
+
+async def test_error_body_names_the_same_request_id_as_the_header(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/no/such/page", headers={"X-Request-ID": "trace-42"})
+    assert response.headers["X-Request-ID"] == "trace-42"
+    assert response.json()["request_id"] == "trace-42"
+
+    generated = await client.get("/no/such/page")
+    assert generated.json()["request_id"] == generated.headers["X-Request-ID"]
