@@ -39,6 +39,7 @@ demo: $(VENV)/.installed
 		.venv/bin/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
 
 # Finds which database lanes this machine can run (tests/lanes.py says which it skips and why).
+test: export PATH := $(dir $(UV)):$(PATH)
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m tests.lanes --report
 	PLUGKIT_UV=$(UV) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) tests

@@ -3,6 +3,7 @@
 import json
 import secrets
 import shutil
+import subprocess
 from pathlib import Path
 
 # Rendered by the generator before the hook runs; the raw string keeps JSON escapes intact.
@@ -69,18 +70,41 @@ def write_env(root: Path) -> None:
     env_file.chmod(0o600)
 
 
+def write_lock(root: Path) -> str:
+    """Pin every dependency in uv.lock; without uv or a network the project still works."""
+    uv = shutil.which("uv")
+    if uv is None:
+        return "uv.lock not written (uv is not installed): run `uv lock` once you have uv."
+    try:
+        subprocess.run(  # noqa: S603 - uv from PATH with fixed arguments
+            [uv, "lock", "--quiet"], cwd=root, check=True, capture_output=True, timeout=180
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        reason = getattr(exc, "stderr", b"") or str(exc)
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        lines = reason.strip().splitlines()
+        return (
+            f"uv.lock not written ({lines[-1] if lines else 'uv lock failed'}): "
+            "run `uv lock` when the package index is reachable."
+        )
+    return "uv.lock written: dependencies are pinned."
+
+
 def main() -> None:
     root = Path.cwd()
     removed = prune_plugins(root)
     write_env(root)
+    lock_note = write_lock(root)
     picked = [name for name, on in PICKED.items() if on]
     print(f"\n{ANSWERS['project_name']} is ready in {root}")
     print(f"Plugins: {', '.join(['console', *picked])}" + (
         f" (left out: {', '.join(removed)})" if removed else ""))
+    print(lock_note)
     print("Next steps:")
     print(f"  cd {root.name}")
-    print("  uv venv && uv pip install -e '.[dev]'")
-    print("  .venv/bin/uvicorn --factory app.main:create_app --reload")
+    print("  make install   # or: uv sync --extra dev")
+    print("  make dev       # the API on http://127.0.0.1:8000, SQLite, mail to the log")
     print("  open http://127.0.0.1:8000/docs")
     print("Settings live in .env (fresh secrets were written there; keep it out of git).")
 
