@@ -19,6 +19,9 @@ class Bake:
     answers: dict[str, str] = field(default_factory=dict)
     # Server lanes (besides SQLite, which every bake runs) this bake's own suite runs on.
     server_lanes: tuple[str, ...] = ()
+    # A bake whose code, tests and test settings are those of another bake, byte for byte
+    # (a test proves it), is covered by that bake's suite runs instead of repeating them.
+    suite_same_as: str | None = None
 
     def picked(self, plugin: str) -> bool:
         return self.answers.get(f"use_{plugin}", "y") == "y"
@@ -26,23 +29,24 @@ class Bake:
 
 BAKES = (
     Bake("defaults", server_lanes=("mariadb", "postgresql")),
-    Bake("python-3.12", {"python_version": "3.12"}),
-    Bake("python-3.13", {"python_version": "3.13"}),
-    Bake("postgresql", {"database": "postgresql"}, server_lanes=("postgresql",)),
-    Bake("sqlite", {"database": "sqlite"}),
+    Bake("python-3.12", {"python_version": "3.12"}, suite_same_as="defaults"),
+    Bake("python-3.13", {"python_version": "3.13"}, suite_same_as="defaults"),
+    # The database answer picks the driver and the compose service, not the code or the
+    # tests: the defaults bake's PostgreSQL lane runs this bake's suite.
+    Bake("postgresql", {"database": "postgresql"}, suite_same_as="defaults"),
+    Bake("sqlite", {"database": "sqlite"}, suite_same_as="defaults"),
     Bake("redis-broker", {"task_broker": "redis"}),
     Bake("rabbitmq-broker", {"task_broker": "rabbitmq"}),
-    Bake("no-google", {"use_google": "n"}),
+    # Sign-in providers: Google only, Kakao only, neither (both = the defaults).
     # KakaoTalk messages need Kakao sign-in, so dropping Kakao drops KakaoTalk too.
-    Bake("no-kakao", {"use_kakao": "n", "use_kakaotalk": "n"}),
+    Bake("google-only", {"use_kakao": "n", "use_kakaotalk": "n"}),
+    Bake("kakao-only", {"use_google": "n"}),
     Bake("no-oauth", {"use_google": "n", "use_kakao": "n", "use_kakaotalk": "n"}),
-    Bake("no-ses", {"use_ses": "n"}),
-    Bake("no-smtp", {"use_smtp": "n"}),
-    Bake("no-kakaotalk", {"use_kakaotalk": "n"}),
-    Bake(
-        "bare",
-        {plugin_key: "n" for plugin_key in (f"use_{name}" for name in PLUGINS)},
-    ),
+    # Notifiers: each one alone (all together = the defaults), then none at all.
+    Bake("ses-only", {"use_smtp": "n", "use_kakaotalk": "n"}),
+    Bake("smtp-only", {"use_ses": "n", "use_kakaotalk": "n"}),
+    Bake("kakaotalk-only", {"use_ses": "n", "use_smtp": "n"}),
+    Bake("bare", {f"use_{name}": "n" for name in PLUGINS}),
 )
 BAKES_BY_ID = {bake.id: bake for bake in BAKES}
 
@@ -86,3 +90,27 @@ class BakeCache:
             assert result.exit_code == 0
             self.projects[bake_id] = Path(result.project_path)
         return self.projects[bake_id]
+
+
+# What a test run of a bake depends on. Everything else (Dockerfile, compose, README, the
+# dependency list: the test environment is shared) cannot change what its tests do.
+SUITE_INPUTS = ("app", "tests", "migrations", "alembic.ini")
+
+
+def suite_fingerprint(project: Path) -> dict[str, str]:
+    """Relative path → content of every file that can change the bake's test results."""
+    files: dict[str, str] = {}
+    for top in SUITE_INPUTS:
+        root = project / top
+        paths = [root] if root.is_file() else sorted(root.rglob("*"))
+        for path in paths:
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[str(path.relative_to(project))] = path.read_text(errors="replace")
+    # The tests load .env.example; its comments are prose for people.
+    example = (project / ".env.example").read_text().splitlines()
+    files[".env.example"] = "\n".join(line for line in example if not line.startswith("#"))
+    pyproject = (project / "pyproject.toml").read_text()
+    files["pyproject.toml [tool.pytest.ini_options]"] = pyproject.split(
+        "[tool.pytest.ini_options]"
+    )[1].split("\n[")[0]
+    return files

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.bakes import BAKES, Bake, BakeCache, clean_env, run_in
+from tests.bakes import BAKES, Bake, BakeCache, clean_env, run_in, suite_fingerprint
 from tests.lanes import SERVER_LANES, available_lanes, fresh_database, lanes_required
 
 _AVAILABLE = available_lanes()
@@ -15,7 +15,7 @@ _AVAILABLE = available_lanes()
 
 def _suite_params() -> list[Any]:
     params = []
-    for bake in BAKES:
+    for bake in (bake for bake in BAKES if bake.suite_same_as is None):
         params.append(pytest.param(bake, "sqlite", id=f"{bake.id}-sqlite"))
         for lane in bake.server_lanes:
             # A missing server is reported in the summary on a laptop; in CI it is a failure.
@@ -40,3 +40,19 @@ def test_bake_suite_passes(
     tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
     assert result.returncode == 0, tail
     assert " passed" in result.stdout, tail
+
+
+@pytest.mark.parametrize(
+    "bake", [bake for bake in BAKES if bake.suite_same_as], ids=lambda bake: bake.id
+)
+def test_bake_suite_is_covered_by_an_identical_bake(bakes: BakeCache, bake: Bake) -> None:
+    assert bake.suite_same_as is not None
+    mine = suite_fingerprint(bakes.project(bake.id))
+    theirs = suite_fingerprint(bakes.project(bake.suite_same_as))
+    differing = sorted(
+        path for path in mine.keys() | theirs.keys() if mine.get(path) != theirs.get(path)
+    )
+    assert differing == [], (
+        f"{bake.id} no longer has the same code and tests as {bake.suite_same_as}: "
+        "give it suite runs of its own (drop suite_same_as)"
+    )
