@@ -5,19 +5,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pluggy
 from fastapi import FastAPI
 
 from app.api.health import router as health_router
-from app.api.v1.router import api_router
+from app.api.pages import router as pages_router
+from app.api.v1.router import build_api_router
 from app.core.config import Settings, get_settings
 from app.core.database import Database, ScopedSessionMiddleware
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging, get_api_logger
 from app.core.middleware import RequestContextMiddleware
 from app.core.plugins import PluginRegistry, create_plugin_manager
+from app.services.nonces import create_nonce_store
+from app.worker import Delivery
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, plugin_manager: pluggy.PluginManager | None = None
+) -> FastAPI:
+    """`plugin_manager` lets a caller (a test) register extra plugins before they are asked."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, as_json=settings.logs_as_json)
     database = Database(
@@ -26,7 +33,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool_size=settings.database_pool_size,
         slow_query_ms=settings.slow_query_ms,
     )
-    plugins = PluginRegistry.collect(create_plugin_manager(settings), settings)
+    plugins = PluginRegistry.collect(plugin_manager or create_plugin_manager(settings), settings)
+    nonce_store = create_nonce_store(settings, database)
+    delivery = Delivery(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await database.create_all()
         plugins.log_unconfigured()
         await plugins.startup(app)
+        # Starts the broker; delivering in process, also takes over rows left undelivered.
+        await delivery.start(database, plugins)
         get_api_logger().info(
             "%s started: plugins %s, database %s",
             settings.project_name,
@@ -44,13 +55,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await delivery.stop()
             await plugins.shutdown(app)
+            await nonce_store.close()
             await database.dispose()
 
     app = FastAPI(title=settings.project_name, lifespan=lifespan)
     app.state.settings = settings
     app.state.database = database
     app.state.plugins = plugins
+    app.state.nonce_store = nonce_store
+    app.state.delivery = delivery
 
     install_error_handlers(app)
     # Added last = outermost: the request id exists before anything else runs.
@@ -58,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(health_router)
-    app.include_router(api_router)
+    app.include_router(build_api_router(settings, plugins))
+    app.include_router(pages_router)
     for router in plugins.routers:
         app.include_router(router)
     return app

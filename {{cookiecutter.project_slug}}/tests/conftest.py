@@ -24,6 +24,8 @@ from app.core.config import Settings
 from app.core.database import Database
 from app.main import create_app
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -34,14 +36,23 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+def build_test_settings(default_database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test: the lane's database unless overridden, no `.env`, cheap hashing."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": default_database_url,
+        "secret_key": TEST_SECRET_KEY,
+        # Argon2 at its production cost takes a quarter second per hash; tests hash a lot.
+        "password_hash_time_cost": 1,
+        "password_hash_memory_kib": 64,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        _env_file=None,
-        environment="test",
-        database_url=database_url,
-        secret_key="test-secret-key-that-is-long-enough-0123456789",
-    )
+    return build_test_settings(database_url)
 
 
 @pytest.fixture
@@ -72,6 +83,11 @@ def anyio_backend() -> Iterator[str]:
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 TEST_CLIENT_ADDRESS = "203.0.113.10"
+# Production refuses to start without these long secrets; pass as `make_settings(**PRODUCTION)`.
+PRODUCTION: dict[str, Any] = {
+    "environment": "production",
+    "api_key_encryption_key": "test-api-key-encryption-key-0123456789abcdef",
+}
 
 SettingsFactory = Callable[..., Settings]
 ServeApp = Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -82,21 +98,44 @@ def make_settings(database_url: str) -> SettingsFactory:
     """Settings like the `settings` fixture's, with some values changed (no `.env` read)."""
 
     def build(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "environment": "test",
-            "database_url": database_url,
-            "secret_key": TEST_SECRET_KEY,
-            **overrides,
-        }
-        return Settings(_env_file=None, **values)
+        return build_test_settings(database_url, **overrides)
 
     return build
 
 
+@pytest.fixture(scope="module")
+async def lean_app(database_url: str) -> AsyncIterator[FastAPI]:
+    """One app for a whole test module, leaving the (empty) tables in place when done.
+
+    For modules whose tests write no rows: building the app and creating and dropping
+    every table for each test is what makes a suite slow, on servers most of all.
+    """
+    application = create_app(build_test_settings(database_url))
+    async with application.router.lifespan_context(application):
+        yield application
+    await application.state.database.dispose()
+
+
+@pytest.fixture
+async def lean_client(lean_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=lean_app, client=(TEST_CLIENT_ADDRESS, 51000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
 @pytest.fixture
 def serve() -> ServeApp:
-    """Run an app built in the test (startup, an HTTP client, then shutdown and a clean database)."""
+    """Run an app built in the test: startup, an HTTP client, shutdown, a clean database."""
+    return _server(drop_tables=True)
 
+
+@pytest.fixture
+def serve_lean() -> ServeApp:
+    """`serve`, leaving the (empty) tables for the next test like `lean_app` does."""
+    return _server(drop_tables=False)
+
+
+def _server(*, drop_tables: bool) -> ServeApp:
     @asynccontextmanager
     async def run(application: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         try:
@@ -109,7 +148,10 @@ def serve() -> ServeApp:
                 ) as client:
                     yield client
         finally:
-            await reset_database(application.state.database)
+            if drop_tables:
+                await reset_database(application.state.database)
+            else:
+                await application.state.database.dispose()
 
     return run
 

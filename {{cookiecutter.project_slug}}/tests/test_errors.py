@@ -79,15 +79,9 @@ async def crash() -> None:
     raise RuntimeError(CRASH_TEXT)
 
 
-@pytest.fixture
-def probe_app(app: FastAPI) -> FastAPI:
-    app.include_router(probe_router)
-    return app
-
-
-@pytest.fixture
-def probe_client(probe_app: FastAPI, client: httpx.AsyncClient) -> httpx.AsyncClient:
-    return client
+@pytest.fixture(scope="module", autouse=True)
+def probe_routes(lean_app: FastAPI) -> None:
+    lean_app.include_router(probe_router)
 
 
 def assert_error_shape(response: httpx.Response, status_code: int, code: str) -> dict[str, Any]:
@@ -101,22 +95,24 @@ def assert_error_shape(response: httpx.Response, status_code: int, code: str) ->
     return body
 
 
-async def test_unknown_path_is_404(client: httpx.AsyncClient) -> None:
-    response = await client.get("/no/such/page")
+async def test_unknown_path_is_404(lean_client: httpx.AsyncClient) -> None:
+    response = await lean_client.get("/no/such/page")
     body = assert_error_shape(response, 404, "NOT_FOUND")
     assert body["detail"] == "Not Found"
 
 
-async def test_wrong_method_is_405_and_names_the_allowed_ones(client: httpx.AsyncClient) -> None:
-    response = await client.delete("/health")
+async def test_wrong_method_is_405_and_names_the_allowed_ones(
+    lean_client: httpx.AsyncClient,
+) -> None:
+    response = await lean_client.delete("/health")
     assert_error_shape(response, 405, "METHOD_NOT_ALLOWED")
     assert response.headers["Allow"] == "GET"
 
 
 async def test_invalid_body_is_422_with_fastapis_list_of_errors(
-    probe_client: httpx.AsyncClient,
+    lean_client: httpx.AsyncClient,
 ) -> None:
-    response = await probe_client.post("/probe/gadgets", json={"name": "lamp", "size": "huge"})
+    response = await lean_client.post("/probe/gadgets", json={"name": "lamp", "size": "huge"})
     body = assert_error_shape(response, 422, "VALIDATION_ERROR")
     assert "body.size" in body["message"]
     assert isinstance(body["detail"], list)
@@ -127,8 +123,8 @@ async def test_invalid_body_is_422_with_fastapis_list_of_errors(
     assert error["msg"]
 
 
-async def test_missing_fields_are_all_listed(probe_client: httpx.AsyncClient) -> None:
-    response = await probe_client.post("/probe/gadgets", json={})
+async def test_missing_fields_are_all_listed(lean_client: httpx.AsyncClient) -> None:
+    response = await lean_client.post("/probe/gadgets", json={})
     body = assert_error_shape(response, 422, "VALIDATION_ERROR")
     assert sorted(tuple(error["loc"]) for error in body["detail"]) == [
         ("body", "name"),
@@ -136,16 +132,16 @@ async def test_missing_fields_are_all_listed(probe_client: httpx.AsyncClient) ->
     ]
 
 
-async def test_valid_body_passes(probe_client: httpx.AsyncClient) -> None:
-    response = await probe_client.post("/probe/gadgets", json={"name": "lamp", "size": 3})
+async def test_valid_body_passes(lean_client: httpx.AsyncClient) -> None:
+    response = await lean_client.post("/probe/gadgets", json={"name": "lamp", "size": 3})
     assert response.status_code == 201
     assert response.json() == {"name": "lamp", "size": 3}
 
 
 async def test_app_error_keeps_its_code_status_message_detail_and_headers(
-    probe_client: httpx.AsyncClient,
+    lean_client: httpx.AsyncClient,
 ) -> None:
-    response = await probe_client.get("/probe/quota")
+    response = await lean_client.get("/probe/quota")
     body = assert_error_shape(response, 429, "QUOTA_EXCEEDED")
     assert body["message"] == "You have used all 10 requests of this hour."
     assert body["detail"] == {"limit": 10, "window": "1h"}
@@ -161,25 +157,25 @@ async def test_app_error_keeps_its_code_status_message_detail_and_headers(
     ],
 )
 async def test_app_error_subclasses_bring_their_status_and_code(
-    probe_client: httpx.AsyncClient, path: str, status_code: int, code: str, detail: object
+    lean_client: httpx.AsyncClient, path: str, status_code: int, code: str, detail: object
 ) -> None:
-    body = assert_error_shape(await probe_client.get(path), status_code, code)
+    body = assert_error_shape(await lean_client.get(path), status_code, code)
     assert body["detail"] == detail
 
 
 async def test_http_exception_with_a_code_string_answers_with_that_code(
-    probe_client: httpx.AsyncClient,
+    lean_client: httpx.AsyncClient,
 ) -> None:
-    response = await probe_client.post("/probe/register")
+    response = await lean_client.post("/probe/register")
     body = assert_error_shape(response, 400, "REGISTER_USER_ALREADY_EXISTS")
     # fastapi-users' clients read `detail`: it stays what fastapi-users put there.
     assert body["detail"] == "REGISTER_USER_ALREADY_EXISTS"
 
 
 async def test_http_exception_with_a_code_in_a_dict_answers_with_that_code(
-    probe_client: httpx.AsyncClient,
+    lean_client: httpx.AsyncClient,
 ) -> None:
-    response = await probe_client.post("/probe/register-weak")
+    response = await lean_client.post("/probe/register-weak")
     body = assert_error_shape(response, 400, "REGISTER_INVALID_PASSWORD")
     assert body["detail"] == {
         "code": "REGISTER_INVALID_PASSWORD",
@@ -188,18 +184,18 @@ async def test_http_exception_with_a_code_in_a_dict_answers_with_that_code(
 
 
 async def test_http_exception_with_a_sentence_keeps_it_as_the_message(
-    probe_client: httpx.AsyncClient,
+    lean_client: httpx.AsyncClient,
 ) -> None:
-    response = await probe_client.get("/probe/private")
+    response = await lean_client.get("/probe/private")
     body = assert_error_shape(response, 403, "FORBIDDEN")
     assert body["message"] == "This gadget belongs to someone else."
 
 
 async def test_crash_answers_a_clean_500_and_logs_the_traceback(
-    probe_client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    lean_client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger=API_LOGGER):
-        response = await probe_client.get("/probe/crash")
+        response = await lean_client.get("/probe/crash")
 
     body = assert_error_shape(response, 500, "INTERNAL_ERROR")
     assert body["detail"] is None
@@ -217,6 +213,6 @@ async def test_crash_answers_a_clean_500_and_logs_the_traceback(
     assert "in crash" in logged  # the frame of the route that raised
 
 
-async def test_service_keeps_answering_after_a_crash(probe_client: httpx.AsyncClient) -> None:
-    assert (await probe_client.get("/probe/crash")).status_code == 500
-    assert (await probe_client.get("/health")).status_code == 200
+async def test_service_keeps_answering_after_a_crash(lean_client: httpx.AsyncClient) -> None:
+    assert (await lean_client.get("/probe/crash")).status_code == 500
+    assert (await lean_client.get("/health")).status_code == 200

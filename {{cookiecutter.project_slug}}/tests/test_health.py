@@ -66,3 +66,4 @@ async def test_health_is_503_and_names_the_database_when_it_is_unreachable(
     assert body["request_id"] == response.headers["X-Request-ID"]
     # Whoever reads the service's log learns why, not only that.
     assert "database check failed" in service_log.text
+    assert "query failed" not in service_log.text  # it never got as far as a query

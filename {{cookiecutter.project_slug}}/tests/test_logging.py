@@ -1,11 +1,10 @@
-"""The "<slug>.api" access log and the "<slug>.db" query log, as whoever reads the logs sees them."""
+"""The "<slug>.api" access log and the "<slug>.db" query log, as a reader of the logs sees them."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy import column, select, table
@@ -14,7 +13,13 @@ from app.core.context import set_current_user
 from app.core.database import Database
 from app.core.logging import API_LOGGER, DB_LOGGER, mask_email
 from app.main import create_app
-from tests.conftest import TEST_CLIENT_ADDRESS, ServeApp, ServiceLog, SettingsFactory
+from tests.conftest import (
+    PRODUCTION,
+    TEST_CLIENT_ADDRESS,
+    ServeApp,
+    ServiceLog,
+    SettingsFactory,
+)
 
 USER_EMAIL = "jane.doe@example.com"
 MASKED_EMAIL = "j***@example.com"
@@ -65,9 +70,9 @@ def access_lines(service_log: ServiceLog, path: str) -> list[str]:
 
 @pytest.mark.parametrize("path", ["/probe/me", "/probe/me-sync"])
 async def test_access_log_names_request_client_and_user_with_a_masked_email(
-    make_settings: SettingsFactory, service_log: ServiceLog, serve: ServeApp, path: str
+    make_settings: SettingsFactory, service_log: ServiceLog, serve_lean: ServeApp, path: str
 ) -> None:
-    async with serve(build_app(make_settings, service_log, log_json=False)) as client:
+    async with serve_lean(build_app(make_settings, service_log, log_json=False)) as client:
         response = await client.get(path)
     assert response.status_code == 200
 
@@ -82,9 +87,9 @@ async def test_access_log_names_request_client_and_user_with_a_masked_email(
 
 
 async def test_access_log_of_an_anonymous_request_and_of_a_failure(
-    make_settings: SettingsFactory, service_log: ServiceLog, serve: ServeApp
+    make_settings: SettingsFactory, service_log: ServiceLog, serve_lean: ServeApp
 ) -> None:
-    async with serve(build_app(make_settings, service_log, log_json=False)) as client:
+    async with serve_lean(build_app(make_settings, service_log, log_json=False)) as client:
         await client.get("/probe/anonymous")
         await client.post("/probe/anonymous")
 
@@ -96,16 +101,16 @@ async def test_access_log_of_an_anonymous_request_and_of_a_failure(
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"log_json": True}, {"environment": "production"}],
+    [{"log_json": True}, PRODUCTION],
     ids=["log_json", "production"],
 )
 async def test_logs_are_json_lines_when_asked_and_in_production(
     make_settings: SettingsFactory,
     service_log: ServiceLog,
-    serve: ServeApp,
+    serve_lean: ServeApp,
     overrides: dict[str, Any],
 ) -> None:
-    async with serve(build_app(make_settings, service_log, **overrides)) as client:
+    async with serve_lean(build_app(make_settings, service_log, **overrides)) as client:
         response = await client.get("/probe/me")
         await client.get("/probe/anonymous")
 
@@ -128,9 +133,11 @@ async def test_logs_are_json_lines_when_asked_and_in_production(
 
 
 async def test_slow_queries_are_logged_by_the_db_logger(
-    make_settings: SettingsFactory, service_log: ServiceLog, serve: ServeApp
+    make_settings: SettingsFactory, service_log: ServiceLog, serve_lean: ServeApp
 ) -> None:
-    async with serve(build_app(make_settings, service_log, log_json=True, slow_query_ms=0)) as c:
+    async with serve_lean(
+        build_app(make_settings, service_log, log_json=True, slow_query_ms=0)
+    ) as c:
         assert (await c.get("/health")).status_code == 200
 
     slow = [
@@ -145,23 +152,26 @@ async def test_slow_queries_are_logged_by_the_db_logger(
 
 
 async def test_quick_queries_stay_out_of_the_log(
-    make_settings: SettingsFactory, service_log: ServiceLog, serve: ServeApp
+    make_settings: SettingsFactory, service_log: ServiceLog, serve_lean: ServeApp
 ) -> None:
-    async with serve(build_app(make_settings, service_log, slow_query_ms=60_000)) as client:
+    async with serve_lean(build_app(make_settings, service_log, slow_query_ms=60_000)) as client:
         assert (await client.get("/health")).status_code == 200
     assert f" {DB_LOGGER} " not in service_log.text
 
 
 async def test_a_failing_query_is_logged_by_the_db_logger(
-    make_settings: SettingsFactory, service_log: ServiceLog, serve: ServeApp
+    make_settings: SettingsFactory, service_log: ServiceLog, serve_lean: ServeApp
 ) -> None:
-    async with serve(build_app(make_settings, service_log, log_json=True)) as client:
+    async with serve_lean(build_app(make_settings, service_log, log_json=True)) as client:
         response = await client.get("/probe/report")
     assert response.status_code == 500
 
-    failed = [record for record in service_log.json_lines() if record["logger"] == DB_LOGGER]
+    failed = [
+        record
+        for record in service_log.json_lines()
+        if record["logger"] == DB_LOGGER and record["level"] == "ERROR"
+    ]
     assert len(failed) == 1, service_log.text
-    assert failed[0]["level"] == "ERROR"
     assert failed[0]["message"].startswith("query failed: ")
     assert f"FROM {MISSING_TABLE}" in failed[0]["message"]
     assert failed[0]["request_id"] == response.headers["X-Request-ID"]

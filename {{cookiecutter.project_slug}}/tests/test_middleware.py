@@ -15,10 +15,10 @@ GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
     [("GET", "/health", 200), ("GET", "/no/such/page", 404), ("POST", "/health", 405)],
 )
 async def test_every_response_carries_a_fresh_request_id(
-    client: httpx.AsyncClient, method: str, path: str, status_code: int
+    lean_client: httpx.AsyncClient, method: str, path: str, status_code: int
 ) -> None:
-    first = await client.request(method, path)
-    second = await client.request(method, path)
+    first = await lean_client.request(method, path)
+    second = await lean_client.request(method, path)
     assert first.status_code == second.status_code == status_code
     assert GENERATED_ID.match(first.headers["X-Request-ID"])
     assert GENERATED_ID.match(second.headers["X-Request-ID"])
@@ -31,9 +31,9 @@ async def test_every_response_carries_a_fresh_request_id(
     ["checkout-7f3a.retry:2_b", "0af7651916cd43dd8448eb211c80319c", "x" * 128],
 )
 async def test_a_sane_incoming_request_id_is_echoed(
-    client: httpx.AsyncClient, incoming: str
+    lean_client: httpx.AsyncClient, incoming: str
 ) -> None:
-    response = await client.get("/health", headers={"X-Request-ID": incoming})
+    response = await lean_client.get("/health", headers={"X-Request-ID": incoming})
     assert response.headers["X-Request-ID"] == incoming
 
 
@@ -49,20 +49,20 @@ async def test_a_sane_incoming_request_id_is_echoed(
     ids=["too-long", "space", "crlf", "markup", "empty"],
 )
 async def test_an_unsafe_incoming_request_id_is_replaced(
-    client: httpx.AsyncClient, incoming: str
+    lean_client: httpx.AsyncClient, incoming: str
 ) -> None:
-    response = await client.get("/health", headers={"X-Request-ID": incoming})
+    response = await lean_client.get("/health", headers={"X-Request-ID": incoming})
     assert response.status_code == 200
     assert GENERATED_ID.match(response.headers["X-Request-ID"])
     assert "set-cookie" not in response.headers
 
 
 async def test_error_body_names_the_same_request_id_as_the_header(
-    client: httpx.AsyncClient,
+    lean_client: httpx.AsyncClient,
 ) -> None:
-    response = await client.get("/no/such/page", headers={"X-Request-ID": "trace-42"})
+    response = await lean_client.get("/no/such/page", headers={"X-Request-ID": "trace-42"})
     assert response.headers["X-Request-ID"] == "trace-42"
     assert response.json()["request_id"] == "trace-42"
 
-    generated = await client.get("/no/such/page")
+    generated = await lean_client.get("/no/such/page")
     assert generated.json()["request_id"] == generated.headers["X-Request-ID"]

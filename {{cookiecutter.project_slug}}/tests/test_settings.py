@@ -20,7 +20,7 @@ from app.core.config import (
 from app.core.database import Database, to_async_url
 from app.main import create_app
 from app.models.base import Base
-from tests.conftest import ServeApp, SettingsFactory
+from tests.conftest import PRODUCTION, ServeApp, SettingsFactory
 
 LONG_SECRET = "s3cr3t-" + "x" * 40
 
@@ -49,6 +49,7 @@ def test_env_file_values_are_read(tmp_path: Path) -> None:
         tmp_path,
         "ENVIRONMENT=production\n"
         f"SECRET_KEY={LONG_SECRET}\n"
+        f"API_KEY_ENCRYPTION_KEY={LONG_SECRET}-api\n"
         "DATABASE_URL=postgres://app:pw@db.internal:5432/app\n"
         "LOG_JSON=false\n"
         "SLOW_QUERY_MS=50\n"
@@ -100,12 +101,15 @@ def test_disabled_plugins_is_a_comma_separated_list(
 
 
 @pytest.mark.parametrize(
-    "secret_key", [DEFAULT_SECRET_KEY, "short-but-not-default", "x" * 31], ids=["default", "short", "31"]
+    "secret_key",
+    [DEFAULT_SECRET_KEY, "short-but-not-default", "x" * 31],
+    ids=["default", "short", "31-chars"],
 )
 def test_production_refuses_a_default_or_short_secret_key(
     monkeypatch: pytest.MonkeyPatch, secret_key: str
 ) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("API_KEY_ENCRYPTION_KEY", PRODUCTION["api_key_encryption_key"])
     monkeypatch.setenv("SECRET_KEY", secret_key)
     with pytest.raises(InsecureSettingsError, match="SECRET_KEY"):
         Settings(_env_file=None)
@@ -118,10 +122,10 @@ def test_development_accepts_the_default_secret_key() -> None:
 
 
 async def test_production_starts_with_a_long_secret_key(
-    make_settings: SettingsFactory, serve: ServeApp
+    make_settings: SettingsFactory, serve_lean: ServeApp
 ) -> None:
-    settings = make_settings(environment="production", secret_key="y" * 32)
-    async with serve(create_app(settings)) as client:
+    settings = make_settings(**PRODUCTION, secret_key="y" * 32)
+    async with serve_lean(create_app(settings)) as client:
         response = await client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
@@ -168,7 +172,7 @@ def table_names(connection: Connection) -> set[str]:
 )
 async def test_tables_are_created_at_startup_except_in_production(
     make_settings: SettingsFactory,
-    serve: ServeApp,
+    serve_lean: ServeApp,
     tmp_path: Path,
     probe_table: Table,
     environment: str,
@@ -177,11 +181,11 @@ async def test_tables_are_created_at_startup_except_in_production(
 ) -> None:
     settings = make_settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'startup.db'}",
-        environment=environment,
+        **(PRODUCTION if environment == "production" else {"environment": environment}),
         create_tables_on_startup=create_tables_on_startup,
     )
     application = create_app(settings)
-    async with serve(application) as client:
+    async with serve_lean(application) as client:
         assert (await client.get("/health")).status_code == 200
         database: Database = application.state.database
         async with database.engine.connect() as connection:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -16,7 +17,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 ENV_FILE = PROJECT_DIR / ".env"
 
 # What `.env.example` ships; production must never run with it.
-DEFAULT_SECRET_KEY = "change-me"
+DEFAULT_SECRET_KEY = "change-me"  # noqa: S105 - the placeholder production refuses
 MIN_SECRET_LENGTH = 32
 
 
@@ -24,6 +25,20 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+class TaskBroker(StrEnum):
+    """Where notification delivery runs."""
+
+    INPROCESS = "inprocess"  # taskiq's in-memory broker inside the API process
+    REDIS = "redis"  # taskiq-redis; `taskiq worker app.worker:broker` processes deliver
+    RABBITMQ = "rabbitmq"  # taskiq-aio-pika; the same workers
+
+
+BROKER_URL_SCHEMES = {
+    TaskBroker.REDIS: ("redis://", "rediss://", "unix://"),
+    TaskBroker.RABBITMQ: ("amqp://", "amqps://"),
+}
 
 
 class InsecureSettingsError(RuntimeError):
@@ -55,6 +70,51 @@ class Settings(BaseSettings):
     log_json: bool | None = None
     slow_query_ms: float = 200.0
 
+    # Accounts: sign-in tokens, the sign-in cookie, mailed links, passwords.
+    auth_token_lifetime_seconds: int = Field(default=3600, gt=0)
+    # None = secure exactly when PUBLIC_BASE_URL is https.
+    auth_cookie_secure: bool | None = None
+    verify_token_lifetime_seconds: int = Field(default=86400, gt=0)
+    reset_password_token_lifetime_seconds: int = Field(default=3600, gt=0)
+    password_min_length: int = Field(default=8, ge=1)
+    # Argon2 cost of stored passwords (the library's recommended defaults). Lower them only
+    # where hashing speed matters more than resistance to cracking, such as test suites.
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65536, ge=64)
+
+    # API keys and signed requests.
+    # Encrypts API secret keys at rest; comma-separated to rotate (the first one encrypts).
+    # Unset in development: derived from SECRET_KEY. Required in production.
+    api_key_encryption_key: str | None = None
+    max_active_api_keys: int = Field(default=3, ge=1)
+    max_whitelist_entries: int = Field(default=10, ge=1)
+    signature_tolerance_seconds: int = Field(default=300, gt=0)
+    # Peers whose X-Forwarded-For is believed (addresses or CIDR ranges, comma-separated).
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
+    # Set: signature nonces are kept in Redis instead of the database.
+    redis_url: str | None = None
+
+    # Notifications: the outbox and its delivery.
+    # Unset: redis or rabbitmq when BROKER_URL names one, else inprocess.
+    task_broker: TaskBroker | None = None
+    broker_url: str | None = None
+    task_queue: str = f"{PROJECT_SLUG}.notifications"
+    # Subject, bodies and metadata of one notification together, in UTF-8 bytes.
+    notification_max_body_bytes: int = Field(default=262_144, ge=1)
+    max_delivery_attempts: int = Field(default=8, ge=1)
+    delivery_retry_base_seconds: float = Field(default=5.0, gt=0)
+    delivery_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # Sends in flight at once, per delivering process.
+    delivery_concurrency: int = Field(default=20, ge=1)
+    delivery_send_timeout_seconds: float = Field(default=60.0, gt=0)
+    # A send not finished after this long is taken as crashed and tried again; a queued
+    # row not picked up after this long has its broker message sent again.
+    delivery_lease_seconds: float = Field(default=300.0, gt=0)
+    # How often a delivering process looks for due retries and stuck rows.
+    delivery_poll_seconds: float = Field(default=1.0, gt=0)
+
     # Plugin names to leave unloaded even though they are installed.
     disabled_plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -68,16 +128,77 @@ class Settings(BaseSettings):
                     data[key] = [name.strip() for name in raw.split(",") if name.strip()]
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _split_trusted_proxies(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in ("trusted_proxies", "TRUSTED_PROXIES"):
+                raw = data.get(key)
+                if isinstance(raw, str):
+                    data[key] = [entry.strip() for entry in raw.split(",") if entry.strip()]
+        return data
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
-        if self.environment is Environment.PRODUCTION:
-            if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < MIN_SECRET_LENGTH:
-                raise InsecureSettingsError(
-                    "SECRET_KEY is the default or shorter than "
-                    f"{MIN_SECRET_LENGTH} characters: set SECRET_KEY to a long random value "
-                    "before running with ENVIRONMENT=production."
-                )
+        weak_secret = (
+            self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < MIN_SECRET_LENGTH
+        )
+        if self.environment is Environment.PRODUCTION and weak_secret:
+            raise InsecureSettingsError(
+                "SECRET_KEY is the default or shorter than "
+                f"{MIN_SECRET_LENGTH} characters: set SECRET_KEY to a long random value "
+                "before running with ENVIRONMENT=production."
+            )
         return self
+
+    @model_validator(mode="after")
+    def _refuse_production_without_api_key_encryption_key(self) -> Self:
+        configured = self.configured_api_key_encryption_keys
+        weak = not configured or any(len(key) < MIN_SECRET_LENGTH for key in configured)
+        if self.environment is Environment.PRODUCTION and weak:
+            raise InsecureSettingsError(
+                "API_KEY_ENCRYPTION_KEY is unset, the default or shorter than "
+                f"{MIN_SECRET_LENGTH} characters: set API_KEY_ENCRYPTION_KEY to a long random "
+                "value before running with ENVIRONMENT=production (it encrypts API secret keys)."
+            )
+        return self
+
+    @property
+    def configured_api_key_encryption_keys(self) -> list[str]:
+        raw = self.api_key_encryption_key or ""
+        keys = [key.strip() for key in raw.split(",") if key.strip()]
+        return [] if keys == [DEFAULT_SECRET_KEY] else keys
+
+    @property
+    def api_key_encryption_keys(self) -> list[str]:
+        """The keys that encrypt API secret keys, newest first; SECRET_KEY when none is set."""
+        return self.configured_api_key_encryption_keys or [self.secret_key]
+
+    @model_validator(mode="after")
+    def _check_delivery(self) -> Self:
+        broker = self.delivery_broker
+        if broker is not TaskBroker.INPROCESS:
+            schemes = BROKER_URL_SCHEMES[broker]
+            if not self.broker_url or not self.broker_url.startswith(schemes):
+                raise ValueError(
+                    f"TASK_BROKER={broker.value} needs BROKER_URL starting with "
+                    f"{' or '.join(schemes)}, got {self.broker_url!r}."
+                )
+        if self.delivery_send_timeout_seconds >= self.delivery_lease_seconds:
+            raise ValueError(
+                "DELIVERY_SEND_TIMEOUT_SECONDS must be shorter than DELIVERY_LEASE_SECONDS: "
+                "a send still running when its lease ends would be made a second time."
+            )
+        return self
+
+    @property
+    def delivery_broker(self) -> TaskBroker:
+        if self.task_broker is not None:
+            return self.task_broker
+        for broker, schemes in BROKER_URL_SCHEMES.items():
+            if self.broker_url and self.broker_url.startswith(schemes):
+                return broker
+        return TaskBroker.INPROCESS
 
     @property
     def is_production(self) -> bool:
@@ -89,6 +210,13 @@ class Settings(BaseSettings):
         if self.create_tables_on_startup is not None:
             return self.create_tables_on_startup
         return not self.is_production
+
+    @property
+    def auth_cookie_is_secure(self) -> bool:
+        """Browsers send a secure cookie over https only, so follow the public URL by default."""
+        if self.auth_cookie_secure is not None:
+            return self.auth_cookie_secure
+        return self.public_base_url.startswith("https://")
 
     @property
     def logs_as_json(self) -> bool:

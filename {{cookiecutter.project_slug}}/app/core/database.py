@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.logging import get_db_logger
@@ -50,15 +49,20 @@ class Database:
         self, url: str, *, echo: bool = False, pool_size: int = 10, slow_query_ms: float = 200.0
     ) -> None:
         self.url = to_async_url(url)
-        engine_options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        engine_options: dict[str, Any] = {"echo": echo}
         if self.url.get_backend_name() != "sqlite":
-            engine_options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
+            # A server may drop idle connections (a SQLite file cannot): test each on checkout.
+            engine_options.update(
+                pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
+            )
         self.engine: AsyncEngine = create_async_engine(self.url, **engine_options)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # One session per asyncio task: each request (and each worker job) gets its own.
         self.scoped_session = async_scoped_session(self.sessionmaker, scopefunc=_current_task_id)
         self.slow_query_ms = slow_query_ms
         self._watch_queries()
+        if self.backend == "sqlite":
+            self._tune_sqlite()
 
     @property
     def backend(self) -> str:
@@ -97,6 +101,17 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+    def _tune_sqlite(self) -> None:
+        """WAL: readers never wait for the writer, and a commit costs no fsync, so that
+        the API and delivery (in this process or a worker's) do not queue on one lock."""
+
+        @event.listens_for(self.engine.sync_engine, "connect")
+        def _set_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
     def _watch_queries(self) -> None:
         logger = get_db_logger()
         threshold = self.slow_query_ms / 1000
@@ -126,9 +141,20 @@ class Database:
             started = context.connection.info.get("query_started") if context.connection else None
             if started:
                 started.pop()
-            statement = " ".join((context.statement or "").split())[:500]
-            logger.error("query failed: %s: %s", type(context.original_exception).__name__,
-                         statement)
+            # The dialect expects this error and handles it (MySQL's has_table() runs DESCRIBE
+            # and reads "no such table" as False); SQLAlchemy only checks the flag per connection.
+            execution = context.execution_context
+            if execution and execution.execution_options.get("skip_user_error_events"):
+                return
+            if not isinstance(context.original_exception, Exception):
+                return  # cancelled (shutdown, timeout, client gone): the query did not fail
+            error_name = type(context.original_exception).__name__
+            if not context.statement:
+                # Connecting, committing or rolling back: there is no query to show.
+                logger.error("database call failed: %s", error_name)
+                return
+            statement = " ".join(context.statement.split())[:500]
+            logger.error("query failed: %s: %s", error_name, statement)
 
 
 class ScopedSessionMiddleware:

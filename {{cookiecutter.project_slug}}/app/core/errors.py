@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from http import HTTPStatus
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request

@@ -66,6 +66,10 @@ class Notifier(Protocol):
         """True for a development stand-in, used only when no real notifier is configured."""
         ...
 
+    def check_recipient(self, address: str) -> str | None:
+        """Why `address` cannot receive this channel's messages, or None when it can."""
+        ...
+
     async def send(self, message: OutgoingMessage) -> DeliveryResult: ...
 
 

@@ -71,10 +71,10 @@ class BaseModel(CRUDMixin, ReprMixin, Base):
     __abstract__ = True
     # Server-generated values come back with the INSERT/UPDATE (RETURNING where the
     # database has it), so reading them after `create` costs no extra SELECT.
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
+    __mapper_args__: Any = {"eager_defaults": True}  # noqa: RUF012 - declared by SQLAlchemy
 
     @declared_attr.directive
-    def __tablename__(cls) -> str:  # noqa: N805 - SQLAlchemy passes the class
+    def __tablename__(cls) -> str:
         return table_name_for(cls.__name__)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -2,14 +2,14 @@
 
 Every method takes an optional keyword-only `session=`:
 
-- passed: the method only flushes; the caller owns the transaction.
+- passed: the method flushes; the transaction is the caller's.
 - not passed: class methods use the current task's session from `Base.scoped_session`
   (installed by `Database.bind_models()`); `update`/`delete` first use the session the
-  object is attached to.
+  object is attached to. `SessionNotBoundError` when there is none.
 
-`commit=True` ends the transaction: commit on success, rollback on failure (so the
-session stays usable). A column named `session` or `commit` cannot be set through these
-keywords; set such an attribute directly.
+Writes only flush unless `commit=True`, which ends the transaction of the session used:
+commit on success, rollback on failure (so the session stays usable). A column named
+`session` or `commit` cannot be set through these keywords; set such an attribute directly.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ async def _finish(session: AsyncSession, commit: bool) -> None:
             await session.commit()
         else:
             await session.flush()
-    except BaseException:
+    except Exception:
         if commit:
             await session.rollback()
         raise
@@ -129,7 +129,8 @@ class CRUDMixin:
         if not idents:
             return []
         key = cls._primary_key_name()
-        rows = await Query(cls, session=session).filter_by(**{f"{key}__in": idents}, **filters).all()
+        query = Query(cls, session=session).filter_by(**{f"{key}__in": idents}, **filters)
+        rows = await query.all()
         by_key = {getattr(row, key): row for row in rows}
         missing = [ident for ident in dict.fromkeys(idents) if ident not in by_key]
         if missing:
@@ -142,7 +143,7 @@ class CRUDMixin:
     @classmethod
     def filter_by(cls, *, session: AsyncSession | None = None, **filters: Any) -> Query[Self]:
         """A chainable query: `await User.filter_by(age__ge=18).order_by("-id").all()`."""
-        return Query(cls, session=session).filter_by(**filters)
+        return Query(cls, session=session, criteria=criteria_for(cls, filters))
 
     async def update(
         self, *, session: AsyncSession | None = None, commit: bool = False, **values: Any
@@ -161,6 +162,8 @@ class CRUDMixin:
         await _finish(session, commit)
 
     def _session_for_write(self, session: AsyncSession | None) -> AsyncSession:
+        # An object attached to another session than the one passed is refused by
+        # SQLAlchemy (`session.add`): expunge it there first, or pass that session.
         attached = async_object_session(self)
         if session is None:
             session = attached if attached is not None else bound_session(type(self))

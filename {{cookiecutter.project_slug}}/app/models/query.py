@@ -249,39 +249,48 @@ class Query(Generic[ModelT]):
         self._limit = limit
         self._offset = offset
 
-    def _copy(self, **changes: Any) -> Query[ModelT]:
-        state: dict[str, Any] = {
-            "session": self._session,
-            "criteria": self._criteria,
-            "order": self._order,
-            "limit": self._limit,
-            "offset": self._offset,
-        }
-        state.update(changes)
-        return Query(self._model, **state)
+    def _copy(self) -> Query[ModelT]:
+        clone: Query[ModelT] = Query.__new__(Query)
+        clone._model = self._model
+        clone._session = self._session
+        clone._criteria = self._criteria
+        clone._order = self._order
+        clone._limit = self._limit
+        clone._offset = self._offset
+        return clone
 
     # -- building --------------------------------------------------------------------
 
     def filter_by(self, **filters: Any) -> Query[ModelT]:
         """Add `column__operator=value` filters (AND)."""
-        return self._copy(criteria=self._criteria + tuple(criteria_for(self._model, filters)))
+        return self.where(*criteria_for(self._model, filters))
 
     def where(self, *criteria: ColumnElement[bool]) -> Query[ModelT]:
         """Add SQLAlchemy criteria, for what keywords cannot say (e.g. `or_(...)`)."""
-        return self._copy(criteria=self._criteria + criteria)
+        clone = self._copy()
+        clone._criteria = self._criteria + criteria
+        return clone
 
     def order_by(self, *columns: str) -> Query[ModelT]:
         """Append orderings: `"name"` ascending, `"-name"` descending."""
-        return self._copy(order=self._order + tuple(ordering_for(self._model, columns)))
+        clone = self._copy()
+        clone._order = self._order + tuple(ordering_for(self._model, columns))
+        return clone
 
     def limit(self, count: int | None) -> Query[ModelT]:
-        return self._copy(limit=self._non_negative("limit", count))
+        clone = self._copy()
+        clone._limit = self._non_negative("limit", count)
+        return clone
 
     def offset(self, count: int | None) -> Query[ModelT]:
-        return self._copy(offset=self._non_negative("offset", count))
+        clone = self._copy()
+        clone._offset = self._non_negative("offset", count)
+        return clone
 
     def with_session(self, session: AsyncSession | None) -> Query[ModelT]:
-        return self._copy(session=session)
+        clone = self._copy()
+        clone._session = session
+        return clone
 
     @property
     def statement(self) -> Select[tuple[ModelT]]:
@@ -362,7 +371,8 @@ class Query(Generic[ModelT]):
                 f"{name}: size must be between 1 and {max_size}, got {size}.",
                 detail={"size": size, "max_size": max_size},
             )
-        unbounded = self._copy(limit=None, offset=None)
+        unbounded = self._copy()
+        unbounded._limit = unbounded._offset = None
         total = await unbounded.count()
         start = (page - 1) * size
         items: list[ModelT] = []
@@ -371,7 +381,9 @@ class Query(Generic[ModelT]):
             primary_key = self._primary_key().key
             if all(name != primary_key for name, _ in order):
                 order = (*order, (primary_key, False))
-            items = await unbounded._copy(order=order, limit=size, offset=start).all()
+            page_query = unbounded._copy()
+            page_query._order, page_query._limit, page_query._offset = order, size, start
+            items = await page_query.all()
         return Page(items=items, total=total, page=page, size=size, pages=-(-total // size))
 
     # -- helpers ---------------------------------------------------------------------

@@ -33,10 +33,11 @@ class User(SQLAlchemyBaseUserTable[int], BaseModel):
     birthday: Mapped[str | None] = mapped_column(String(BIRTHDAY_LENGTH))
     phone_number: Mapped[str | None] = mapped_column(String(PHONE_LENGTH))
 
-    # Joined: fastapi-users reads `oauth_accounts` after loading a user, and an async
-    # session cannot lazy-load it then.
+    # Loaded with the user: fastapi-users reads `oauth_accounts` after loading a user, and
+    # an async session cannot lazy-load. "selectin" rather than "joined", so that a plain
+    # `select(User)` (or the CRUD mixin) needs no `.unique()`.
     oauth_accounts: Mapped[list[OAuthAccount]] = relationship(
-        lazy="joined", cascade="all, delete-orphan", passive_deletes=True
+        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
     )
 
     @property

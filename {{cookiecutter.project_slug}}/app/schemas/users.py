@@ -99,6 +99,9 @@ class SocialAccount(BaseModel):
 
 
 class UserRead(schemas.BaseUser[int], ProfileFields):
+    # Already validated on the way in; re-checking it on every response costs more than
+    # the rest of the model together.
+    email: str
     social_accounts: list[SocialAccount] = Field(default_factory=list)
 
 

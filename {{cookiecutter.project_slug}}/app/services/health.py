@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from app.core.database import Database
+from app.core.logging import get_api_logger
 
-logger = logging.getLogger(__name__)
+# Under the service's own logger, so the reason reaches the service's log handler.
+logger = get_api_logger()
 
 CHECK_TIMEOUT_SECONDS = 3.0
 

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 EMAIL_CHANNEL = "email"
 VERIFY_EMAIL_PATH = "/verify-email"
-RESET_PASSWORD_PATH = "/reset-password"
+RESET_PASSWORD_PATH = "/reset-password"  # noqa: S105 - a page, not a password
 
 
 def public_link(settings: Settings, path: str, token: str) -> str:

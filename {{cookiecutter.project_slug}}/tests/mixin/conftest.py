@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
 from app.core.database import Database
 from app.models.base import Base
-from tests.mixin.models import SampleModel, SampleNote, SampleUser
+from tests.mixin.models import SampleModel, SampleUser
+from tests.mixin.support import MakeUser, RecordSql, StatementLog, sample_user_values
 from tests.providers import UserProvider
 
 
@@ -70,22 +71,8 @@ def fake() -> Faker:
     return faker
 
 
-def sample_user_values(fake: Faker, **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "email": fake.unique.account_email(),
-        "name": fake.display_name(),
-        "nickname": fake.nickname(),
-        "phone_number": fake.e164_phone_number(),
-        "birthday": fake.birthday(),
-        "gender": fake.gender(),
-        "points": fake.random_int(0, 1000),
-    }
-    values.update(overrides)
-    return values
-
-
 @pytest.fixture
-def make_user(fake: Faker, session: AsyncSession) -> Any:
+def make_user(fake: Faker, session: AsyncSession) -> MakeUser:
     """`await make_user(points=3)`: a committed sample user (through the passed session)."""
 
     async def make(**overrides: Any) -> SampleUser:
@@ -96,19 +83,8 @@ def make_user(fake: Faker, session: AsyncSession) -> Any:
     return make
 
 
-class StatementLog:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def verbs(self) -> list[str]:
-        return [statement.split(None, 1)[0].upper() for statement in self.statements]
-
-    def clear(self) -> None:
-        self.statements.clear()
-
-
 @pytest.fixture
-def sql_log(db: Database) -> Any:
+def sql_log(db: Database) -> RecordSql:
     """`with sql_log() as log:` records every statement sent to the database."""
 
     @contextmanager
@@ -128,13 +104,3 @@ def sql_log(db: Database) -> Any:
             event.remove(engine, "before_cursor_execute", on_execute)
 
     return record
-
-
-async def rows_in_database(db: Database) -> list[tuple[int, str]]:
-    """(id, email) of every sample user, read through a fresh session."""
-    async with db.sessionmaker() as fresh:
-        users = await SampleUser.filter_by(session=fresh).order_by("id").all()
-        return [(user.id, user.email) for user in users]
-
-
-__all__ = ["SampleNote", "SampleUser", "rows_in_database", "sample_user_values"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import uuid
 
+from email_validator import EmailNotValidError, validate_email
+
 from app.core.interfaces import DeliveryResult, OutgoingMessage
 from app.core.logging import PLUGINS_LOGGER
 
@@ -18,6 +20,13 @@ class ConsoleNotifier:
 
     def __init__(self, *, is_configured: bool = True) -> None:
         self.is_configured = is_configured
+
+    def check_recipient(self, address: str) -> str | None:
+        try:
+            validate_email(address, check_deliverability=False)
+        except EmailNotValidError as exc:
+            return str(exc)
+        return None
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         if not self.is_configured:

@@ -10,6 +10,7 @@ from app.plugins.google.settings import GoogleSettings
 
 class GoogleProvider:
     name = "google"
+    display_name = "Google"
 
     def __init__(self, settings: GoogleSettings) -> None:
         self.settings = settings

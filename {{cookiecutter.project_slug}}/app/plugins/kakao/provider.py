@@ -10,6 +10,7 @@ from app.plugins.kakao.settings import KakaoSettings
 
 class KakaoProvider:
     name = "kakao"
+    display_name = "Kakao"
 
     def __init__(self, settings: KakaoSettings) -> None:
         self.settings = settings

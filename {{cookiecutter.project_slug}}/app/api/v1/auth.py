@@ -1,0 +1,127 @@
+"""/api/v1/auth: fastapi-users' register, login, logout, verify and reset routes, and OAuth.
+
+Built per app, because the login answers (cookie lifetime, secure flag) and the OAuth
+providers come from that app's settings and plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+from fastapi import APIRouter, Depends, Request
+from fastapi_users import FastAPIUsers
+
+from app.core.config import Settings
+from app.core.interfaces import OAuthProvider
+from app.core.plugins import PluginRegistry
+from app.models.user import User
+from app.schemas.users import UserCreate, UserRead
+from app.services.auth import (
+    AUTH_PREFIX,
+    BEARER_BACKEND,
+    COOKIE_BACKEND,
+    AuthBackends,
+    build_auth_backends,
+)
+from app.services.oauth import (
+    GuardedOAuthClient,
+    authorization_failed,
+    callback_url,
+    check_provider_names,
+    provider_not_configured,
+)
+from app.services.users import get_user_manager
+
+if TYPE_CHECKING:
+    from fastapi_users.authentication import AuthenticationBackend
+    from httpx_oauth.oauth2 import BaseOAuth2
+
+OAUTH_STEPS = ("authorize", "callback")
+NOT_CONFIGURED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The provider is not configured (PROVIDER_NOT_CONFIGURED)"}
+}
+PROVIDER_ERROR_RESPONSE: dict[int | str, dict[str, Any]] = {
+    502: {"description": "The provider failed: error status, timeout, bad answer (PROVIDER_ERROR)"}
+}
+
+
+def build_auth_router(settings: Settings, plugins: PluginRegistry) -> APIRouter:
+    backends = build_auth_backends(settings)
+    users = FastAPIUsers[User, int](get_user_manager, [backends.bearer, backends.cookie])
+    router = APIRouter(prefix="/auth", tags=["auth"])
+    router.include_router(users.get_auth_router(backends.bearer), prefix=f"/{BEARER_BACKEND}")
+    router.include_router(users.get_auth_router(backends.cookie), prefix=f"/{COOKIE_BACKEND}")
+    router.include_router(users.get_register_router(UserRead, UserCreate))
+    router.include_router(users.get_reset_password_router())
+    router.include_router(users.get_verify_router(UserRead))
+
+    check_provider_names(plugins.oauth_providers)
+    for name, provider in sorted(plugins.oauth_providers.items()):
+        if provider.is_configured:
+            provider_router = oauth_router(settings, provider, backends)
+        else:
+            provider_router = not_configured_router(name)
+        router.include_router(provider_router, prefix=f"/{name}", tags=[f"auth: {name}"])
+    return router
+
+
+def not_configured_router(provider_name: str) -> APIRouter:
+    """The routes of a provider without credentials: present, and answering 503."""
+    router = APIRouter(responses=NOT_CONFIGURED_RESPONSE)
+
+    async def not_configured() -> NoReturn:
+        raise provider_not_configured(provider_name)
+
+    for backend in (BEARER_BACKEND, COOKIE_BACKEND):
+        for step in OAUTH_STEPS:
+            router.add_api_route(
+                f"/{backend}/{step}",
+                not_configured,
+                methods=["GET"],
+                response_model=None,
+                name=f"oauth:{provider_name}.{backend}.{step}",
+                summary=f"{provider_name}: {step} ({backend}); not configured",
+            )
+    return router
+
+
+def oauth_router(settings: Settings, provider: OAuthProvider, backends: AuthBackends) -> APIRouter:
+    """fastapi-users' OAuth routes (state JWT + CSRF cookie) for both backends of a provider."""
+    from fastapi_users.router.oauth import get_oauth_router
+
+    client = cast("BaseOAuth2[Any]", GuardedOAuthClient(provider))
+    router = APIRouter(
+        dependencies=[Depends(callback_error_check(provider.name))],
+        responses=PROVIDER_ERROR_RESPONSE,
+    )
+    backend_pairs: tuple[tuple[str, AuthenticationBackend[User, int]], ...] = (
+        (BEARER_BACKEND, backends.bearer),
+        (COOKIE_BACKEND, backends.cookie_redirect),
+    )
+    for backend_name, backend in backend_pairs:
+        router.include_router(
+            get_oauth_router(
+                client,
+                backend,
+                get_user_manager,
+                settings.secret_key,
+                redirect_url=callback_url(settings, AUTH_PREFIX, provider.name, backend_name),
+                csrf_token_cookie_secure=settings.auth_cookie_is_secure,
+            ),
+            prefix=f"/{backend_name}",
+        )
+    return router
+
+
+def callback_error_check(provider_name: str) -> Callable[[Request], Awaitable[None]]:
+    """Turn `?error=access_denied` (the user said no at the provider) into a clear 400."""
+
+    async def check(request: Request) -> None:
+        error = request.query_params.get("error")
+        if error and request.url.path.endswith("/callback"):
+            raise authorization_failed(
+                provider_name, error, request.query_params.get("error_description")
+            )
+
+    return check

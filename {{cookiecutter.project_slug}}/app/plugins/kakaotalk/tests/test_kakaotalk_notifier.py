@@ -1,0 +1,474 @@
+"""The KakaoTalk notifier against a local fake of Kakao's API, with users in a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from app import PROJECT_SLUG
+from app.core.config import Settings
+from app.core.database import Database
+from app.core.interfaces import DeliveryOutcome, Notifier, OutgoingMessage
+from app.main import create_app
+from app.models.oauth_account import OAuthAccount
+from app.models.user import User
+from app.plugins.kakaotalk.notifier import TEXT_LIMIT, KakaoTalkNotifier, memo_text
+from app.plugins.kakaotalk.plugin import kakaotalk_notifiers, register_notifiers
+from app.plugins.kakaotalk.settings import KakaoTalkSettings
+from app.plugins.kakaotalk.tests.fake_kakao import FakeKakaoTalk
+from tests.fakes.server import LiveServer
+
+CLIENT_ID = "talk-rest-api-key"
+LINK = "https://service.example.com/inbox"
+PUBLIC_URL = "https://service.example.com"
+
+HELLO = OutgoingMessage(channel="kakaotalk", to=["jane@example.com"], subject="Hi", text="Hello")
+
+
+@dataclass
+class Kakao:
+    fake: FakeKakaoTalk
+    url: str
+
+
+@dataclass
+class KakaoUser:
+    user_id: int
+    account_row_id: int
+    kakao_id: str
+    access_token: str
+    refresh_token: str
+
+
+@pytest.fixture(autouse=True)
+def no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Neither the project's `.env` nor the shell may decide these tests.
+    monkeypatch.setitem(KakaoTalkSettings.model_config, "env_file", None)
+    for field in KakaoTalkSettings.model_fields:
+        monkeypatch.delenv(f"KAKAOTALK_{field.upper()}", raising=False)
+    monkeypatch.delenv("KAKAO_CLIENT_ID", raising=False)
+    monkeypatch.delenv("KAKAO_CLIENT_SECRET", raising=False)
+
+
+@pytest.fixture
+def kakao() -> Iterator[Kakao]:
+    fake = FakeKakaoTalk(client_id=CLIENT_ID)
+    with LiveServer(fake.app()) as server:
+        yield Kakao(fake, server.url)
+
+
+def talk_settings(url: str, **values: Any) -> KakaoTalkSettings:
+    defaults: dict[str, Any] = {
+        "api_base_url": url,
+        "auth_base_url": url,
+        "client_id": CLIENT_ID,
+        "link_url": LINK,
+        "timeout_seconds": 2,
+    }
+    return KakaoTalkSettings(_env_file=None, **{**defaults, **values})
+
+
+def new_notifier(database: Database, url: str, **values: Any) -> KakaoTalkNotifier:
+    notifier = KakaoTalkNotifier(talk_settings(url, **values), default_link_url=PUBLIC_URL)
+    notifier.start(database.sessionmaker)
+    return notifier
+
+
+@pytest.fixture
+async def notifier(database: Database, kakao: Kakao) -> AsyncIterator[KakaoTalkNotifier]:
+    talk = new_notifier(database, kakao.url)
+    yield talk
+    await talk.close()
+
+
+async def add_user(
+    database: Database,
+    email: str,
+    *,
+    kakao: FakeKakaoTalk | None = None,
+    expires_in: int = 3600,
+    is_active: bool = True,
+    provider: str = "kakao",
+) -> KakaoUser:
+    """A user of the service; with `kakao`, linked to a Kakao account holding valid tokens."""
+    kakao_id = str(secrets.randbelow(10**9) + 10**9)
+    access, refresh = kakao.issue(kakao_id) if kakao else ("unused", "unused")
+    async with database.sessionmaker() as session:
+        user = await User.create(
+            session=session,
+            email=email,
+            hashed_password="not-a-real-hash",
+            is_active=is_active,
+            is_verified=True,
+        )
+        account_row_id = 0
+        if kakao is not None or provider != "kakao":
+            account = await OAuthAccount.create(
+                session=session,
+                oauth_name=provider,
+                access_token=access,
+                refresh_token=refresh,
+                expires_at=int(time.time()) + expires_in,
+                account_id=kakao_id,
+                account_email=email,
+                user_id=user.id,
+            )
+            account_row_id = account.id
+        await session.commit()
+        return KakaoUser(user.id, account_row_id, kakao_id, access, refresh)
+
+
+async def stored_account(database: Database, account_row_id: int) -> OAuthAccount:
+    async with database.sessionmaker() as session:
+        account = await session.get(OAuthAccount, account_row_id)
+        assert account is not None
+        return account
+
+
+def message_to(*recipients: str, **values: Any) -> OutgoingMessage:
+    return OutgoingMessage(
+        channel="kakaotalk", to=list(recipients), **{"subject": "Hi", "text": "Hello", **values}
+    )
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_a_memo_reaches_the_user_named_by_email_or_by_id(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    jane = await add_user(database, "jane@example.com", kakao=kakao.fake)
+
+    by_email = await notifier.send(message_to("Jane@Example.com", subject="Order", text="Shipped"))
+    by_id = await notifier.send(message_to(f"user:{jane.user_id}", subject=None, text="Arrived"))
+
+    assert by_email.outcome is DeliveryOutcome.DELIVERED and by_email.error is None
+    assert by_id.outcome is DeliveryOutcome.DELIVERED
+    first, second = kakao.fake.memos
+    assert first.kakao_id == second.kakao_id == jane.kakao_id
+    assert first.template == {
+        "object_type": "text",
+        "text": "Order\n\nShipped",
+        "link": {"web_url": LINK, "mobile_web_url": LINK},
+    }
+    assert second.template["text"] == "Arrived"
+    # A valid token is used as it is.
+    assert kakao.fake.token_forms == []
+
+
+async def test_button_title_and_a_per_message_link(database: Database, kakao: Kakao) -> None:
+    await add_user(database, "jane@example.com", kakao=kakao.fake)
+    notifier = new_notifier(database, kakao.url, button_title="View order")
+    try:
+        link = "https://service.example.com/orders/7"
+        result = await notifier.send(message_to("jane@example.com", metadata={"link_url": link}))
+    finally:
+        await notifier.close()
+    assert result.outcome is DeliveryOutcome.DELIVERED
+    [memo] = kakao.fake.memos
+    assert memo.template["button_title"] == "View order"
+    assert memo.template["link"] == {"web_url": link, "mobile_web_url": link}
+
+
+def test_the_text_fits_kakaos_limit_and_html_becomes_text() -> None:
+    long = memo_text(message_to("user:1", subject="S", text="x" * 500))
+    assert len(long) == TEXT_LIMIT and long.startswith("S\n\nxxx") and long.endswith("…")
+    html_only = OutgoingMessage(
+        channel="kakaotalk", to=["user:1"], html="<p>Tom &amp; <b>Jerry</b></p>"
+    )
+    assert memo_text(html_only) == "Tom & Jerry"
+
+
+async def test_an_expired_token_is_refreshed_stored_and_used(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    jane = await add_user(database, "jane@example.com", kakao=kakao.fake, expires_in=-30)
+
+    result = await notifier.send(HELLO)
+
+    assert result.outcome is DeliveryOutcome.DELIVERED
+    [form] = kakao.fake.token_forms
+    assert form == {
+        "grant_type": "refresh_token",
+        "client_id": CLIENT_ID,
+        "refresh_token": jane.refresh_token,
+    }
+    account = await stored_account(database, jane.account_row_id)
+    assert account.access_token != jane.access_token
+    assert kakao.fake.access_tokens[account.access_token] == jane.kakao_id
+    assert account.expires_at is not None
+    assert abs(account.expires_at - (time.time() + kakao.fake.expires_in)) < 60
+    # Kakao sent no new refresh token: the old one stays.
+    assert account.refresh_token == jane.refresh_token
+    [memo] = kakao.fake.memos
+    assert memo.kakao_id == jane.kakao_id
+
+
+async def test_a_new_refresh_token_from_kakao_is_stored(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    kakao.fake.rotate_refresh_tokens = True
+    jane = await add_user(database, "jane@example.com", kakao=kakao.fake, expires_in=0)
+    assert (await notifier.send(HELLO)).outcome is DeliveryOutcome.DELIVERED
+    account = await stored_account(database, jane.account_row_id)
+    assert account.refresh_token not in (None, jane.refresh_token)
+    assert account.refresh_token in kakao.fake.refresh_tokens
+
+
+async def test_a_token_kakao_rejects_is_refreshed_once_and_sent_again(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    jane = await add_user(database, "jane@example.com", kakao=kakao.fake)
+    kakao.fake.revoke(jane.access_token)
+
+    result = await notifier.send(HELLO)
+
+    assert result.outcome is DeliveryOutcome.DELIVERED
+    assert kakao.fake.memo_calls == 2
+    assert len(kakao.fake.token_forms) == 1
+    assert len(kakao.fake.memos) == 1
+    account = await stored_account(database, jane.account_row_id)
+    assert account.access_token in kakao.fake.access_tokens
+
+
+async def test_a_refresh_token_kakao_no_longer_knows_is_permanent(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    jane = await add_user(database, "jane@example.com", kakao=kakao.fake, expires_in=-30)
+    kakao.fake.refresh_tokens.clear()
+
+    result = await notifier.send(HELLO)
+
+    assert result.outcome is DeliveryOutcome.PERMANENT
+    assert result.error and "sign in with Kakao again" in result.error
+    assert kakao.fake.memo_calls == 0
+    account = await stored_account(database, jane.account_row_id)
+    assert account.access_token == jane.access_token
+
+
+async def test_the_client_secret_goes_with_the_refresh_when_set(
+    database: Database, kakao: Kakao
+) -> None:
+    kakao.fake.client_secret = "talk-client-secret"
+    await add_user(database, "jane@example.com", kakao=kakao.fake, expires_in=-30)
+    notifier = new_notifier(database, kakao.url, client_secret="talk-client-secret")
+    try:
+        assert (await notifier.send(HELLO)).outcome is DeliveryOutcome.DELIVERED
+    finally:
+        await notifier.close()
+    assert kakao.fake.token_forms[0]["client_secret"] == "talk-client-secret"
+
+
+async def test_a_user_without_the_talk_message_consent_is_permanent(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    jane = await add_user(database, "jane@example.com", kakao=kakao.fake)
+    kakao.fake.without_consent.add(jane.kakao_id)
+
+    result = await notifier.send(HELLO)
+
+    assert result.outcome is DeliveryOutcome.PERMANENT
+    assert result.error and "has not agreed to talk_message" in result.error
+    assert kakao.fake.memos == []
+
+
+async def test_recipients_who_cannot_get_kakaotalk_are_permanent(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    plain = await add_user(database, "plain@example.com")
+    google = await add_user(database, "google@example.com", provider="google")
+    gone = await add_user(database, "gone@example.com", kakao=kakao.fake, is_active=False)
+    cases = {
+        "nobody@example.com": "no such user",
+        "user:987654321": "no such user",
+        f"user:{plain.user_id}": "not signed in with Kakao",
+        "google@example.com": "not signed in with Kakao",
+        f"user:{gone.user_id}": "deactivated",
+    }
+    assert google.user_id
+    for recipient, reason in cases.items():
+        result = await notifier.send(message_to(recipient))
+        assert result.outcome is DeliveryOutcome.PERMANENT, recipient
+        assert result.error and reason in result.error and recipient in result.error
+    assert kakao.fake.memo_calls == 0
+
+
+@pytest.mark.parametrize("failure", [500, 503, "timeout"])
+async def test_kakao_failing_or_too_slow_is_retryable(
+    database: Database, kakao: Kakao, failure: int | str
+) -> None:
+    await add_user(database, "jane@example.com", kakao=kakao.fake)
+    kakao.fake.memo_failure = failure  # type: ignore[assignment]
+    notifier = new_notifier(database, kakao.url, timeout_seconds=0.3)
+    try:
+        result = await notifier.send(HELLO)
+    finally:
+        await notifier.close()
+    assert result.outcome is DeliveryOutcome.RETRYABLE
+    assert result.error and "jane@example.com" in result.error
+
+
+async def test_a_failing_token_endpoint_is_retryable(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    jane = await add_user(database, "jane@example.com", kakao=kakao.fake, expires_in=-30)
+    kakao.fake.token_failure = 503
+
+    result = await notifier.send(HELLO)
+
+    assert result.outcome is DeliveryOutcome.RETRYABLE
+    assert kakao.fake.memo_calls == 0
+    account = await stored_account(database, jane.account_row_id)
+    assert account.access_token == jane.access_token
+
+
+async def test_kakao_down_is_retryable(database: Database, kakao: Kakao) -> None:
+    await add_user(database, "jane@example.com", kakao=kakao.fake)
+    notifier = new_notifier(database, f"http://127.0.0.1:{closed_port()}")
+    try:
+        result = await notifier.send(HELLO)
+    finally:
+        await notifier.close()
+    assert result.outcome is DeliveryOutcome.RETRYABLE
+    assert result.error and "unreachable" in result.error
+
+
+async def test_several_recipients(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    jane = await add_user(database, "jane@example.com", kakao=kakao.fake)
+    joe = await add_user(database, "joe@example.com", kakao=kakao.fake)
+
+    both = await notifier.send(message_to("jane@example.com", f"user:{joe.user_id}"))
+    assert both.outcome is DeliveryOutcome.DELIVERED and both.error is None
+    assert sorted(memo.kakao_id for memo in kakao.fake.memos) == sorted(
+        [jane.kakao_id, joe.kakao_id]
+    )
+
+    # Jane has it; sending again would repeat it to her, so the miss is only reported.
+    partly = await notifier.send(message_to("jane@example.com", "nobody@example.com"))
+    assert partly.outcome is DeliveryOutcome.DELIVERED
+    assert partly.error and "nobody@example.com" in partly.error and "jane" not in partly.error
+
+    nobody = await notifier.send(message_to("nobody@example.com", "user:987654321"))
+    assert nobody.outcome is DeliveryOutcome.PERMANENT
+    assert nobody.error and "nobody@example.com" in nobody.error
+    assert "user:987654321" in nobody.error
+
+
+async def test_a_lookup_failure_worth_retrying_sends_to_nobody(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    await add_user(database, "jane@example.com", kakao=kakao.fake)
+    await add_user(database, "late@example.com", kakao=kakao.fake, expires_in=-30)
+    kakao.fake.token_failure = 500
+
+    result = await notifier.send(message_to("jane@example.com", "late@example.com"))
+
+    # Nobody got it yet, so the whole message can safely be tried again later.
+    assert result.outcome is DeliveryOutcome.RETRYABLE
+    assert kakao.fake.memo_calls == 0
+
+
+async def test_concurrent_sends_refresh_a_token_once(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier
+) -> None:
+    await add_user(database, "jane@example.com", kakao=kakao.fake, expires_in=-30)
+
+    results = await asyncio.gather(*(notifier.send(HELLO) for _ in range(5)))
+
+    assert all(result.outcome is DeliveryOutcome.DELIVERED for result in results)
+    assert len(kakao.fake.token_forms) == 1
+    assert len(kakao.fake.memos) == 5
+    assert notifier.clients_created == 1
+
+
+def test_recipient_syntax() -> None:
+    notifier = KakaoTalkNotifier(KakaoTalkSettings(_env_file=None), default_link_url=PUBLIC_URL)
+    for good in ["user:1", "user:42", "jane@example.com"]:
+        assert notifier.check_recipient(good) is None, good
+    for bad in ["user:", "user:abc", "user:0", "user:-3", "jane", "01012345678", ""]:
+        assert notifier.check_recipient(bad), bad
+
+
+def test_keys_fall_back_to_kakao_sign_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAKAO_CLIENT_ID", "sign-in-key")
+    monkeypatch.setenv("KAKAO_CLIENT_SECRET", "sign-in-secret")
+    settings = KakaoTalkSettings(_env_file=None)
+    assert settings.client_id == "sign-in-key" and settings.is_configured
+    assert settings.client_secret.get_secret_value() == "sign-in-secret"
+
+    monkeypatch.setenv("KAKAOTALK_CLIENT_ID", "talk-key")
+    assert KakaoTalkSettings(_env_file=None).client_id == "talk-key"
+
+
+async def test_unconfigured_it_loads_and_fails_permanently() -> None:
+    [notifier] = register_notifiers(settings=Settings(_env_file=None))
+    assert isinstance(notifier, Notifier)
+    assert (notifier.name, notifier.channel) == ("kakaotalk", "kakaotalk")
+    assert notifier.is_configured is False and notifier.is_stand_in is False
+    result = await notifier.send(HELLO)
+    assert result.outcome is DeliveryOutcome.PERMANENT
+    assert result.error and "KAKAOTALK_CLIENT_ID" in result.error
+
+
+async def test_the_app_wires_the_notifier_to_its_database(
+    database_url: str, kakao: Kakao, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KAKAO_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("KAKAOTALK_API_BASE_URL", kakao.url)
+    monkeypatch.setenv("KAKAOTALK_AUTH_BASE_URL", kakao.url)
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        database_url=database_url,
+        secret_key="kakaotalk-plugin-test-secret-0123456789abcdef",
+        public_base_url=PUBLIC_URL,
+    )
+    app = create_app(settings)
+    database: Database = app.state.database
+    [notifier] = kakaotalk_notifiers(app)
+    assert "kakaotalk" in app.state.plugins.channels
+    try:
+        async with app.router.lifespan_context(app):
+            assert app.state.plugins.notifier_for("kakaotalk") is notifier
+            assert notifier.http_client is not None
+            await add_user(database, "jane@example.com", kakao=kakao.fake, expires_in=-30)
+            result = await notifier.send(HELLO)
+            assert result.outcome is DeliveryOutcome.DELIVERED
+        assert notifier.http_client is None
+        [memo] = kakao.fake.memos
+        # Without KAKAOTALK_LINK_URL the button leads to the service itself.
+        assert memo.template["link"]["web_url"] == PUBLIC_URL
+    finally:
+        await database.drop_all()
+        await database.dispose()
+
+
+async def test_tokens_stay_out_of_the_logs(
+    database: Database, kakao: Kakao, notifier: KakaoTalkNotifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    jane = await add_user(database, "jane@example.com", kakao=kakao.fake, expires_in=-30)
+    # The service's own loggers and the HTTP client's, at their most talkative.
+    with (
+        caplog.at_level(logging.DEBUG, logger=PROJECT_SLUG),
+        caplog.at_level(logging.DEBUG, logger="httpx"),
+        caplog.at_level(logging.DEBUG, logger="httpcore"),
+    ):
+        assert (await notifier.send(HELLO)).outcome is DeliveryOutcome.DELIVERED
+    account = await stored_account(database, jane.account_row_id)
+    assert "refreshed the Kakao token" in caplog.text
+    for token in (jane.access_token, jane.refresh_token, account.access_token):
+        assert token not in caplog.text

@@ -1,0 +1,1 @@
+"""Email through Amazon SES (the v2 API's `SendEmail`), with one client per process."""

@@ -1,0 +1,49 @@
+"""A stand-in for SES v2's `SendEmail` that answers what a test tells it to: errors, slowness."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+SEND_EMAIL_PATH = "/v2/email/outbound-emails"
+
+
+@dataclass
+class SesError:
+    status: int
+    code: str | None  # None: a bare status with a body that is not SES's JSON (a proxy's 503)
+    message: str = "fake SES says no"
+
+
+@dataclass
+class FakeSes:
+    error: SesError | None = None
+    delay_seconds: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route(SEND_EMAIL_PATH, self._send_email, methods=["POST"])])
+
+    async def _send_email(self, request: Request) -> Response:
+        self.requests.append(json.loads(await request.body()))
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        if self.error is None:
+            return JSONResponse({"MessageId": f"fake-{next(self._ids)}"})
+        if self.error.code is None:
+            return Response(b"<html>Service Unavailable</html>", self.error.status)
+        # How SES v2 (a REST-JSON API) names its errors: a header plus a JSON message.
+        return JSONResponse(
+            {"message": self.error.message},
+            status_code=self.error.status,
+            headers={"x-amzn-ErrorType": f"{self.error.code}:http://internal.amazon.com/coral/"},
+        )

@@ -1,0 +1,85 @@
+"""Notifications as the signed API reads and writes them (CONTRACT.md, "Notification request")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.models.notification import (
+    CHANNEL_LENGTH,
+    SUBJECT_LENGTH,
+    Notification,
+    NotificationStatus,
+)
+
+MAX_RECIPIENTS = 50
+
+
+class NotificationCreate(BaseModel):
+    channel: str = Field(
+        min_length=1,
+        max_length=CHANNEL_LENGTH,
+        description="A notifier channel this service has, e.g. `email`.",
+        examples=["email"],
+    )
+    # Counted by the service, not here, so that 0 and 51 get codes of their own.
+    to: list[str] = Field(
+        description=f"1 to {MAX_RECIPIENTS} addresses that fit the channel.",
+        json_schema_extra={"minItems": 1, "maxItems": MAX_RECIPIENTS},
+        examples=[["a@example.com"]],
+    )
+    subject: str | None = Field(default=None, max_length=SUBJECT_LENGTH)
+    text: str | None = Field(default=None, description="Plain-text body.")
+    html: str | None = Field(default=None, description="HTML body, where the channel has one.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Any JSON object; kept with the notification."
+    )
+
+
+class NotificationSummary(BaseModel):
+    """A notification without its bodies: what a list shows."""
+
+    id: int
+    channel: str
+    to: list[str]
+    subject: str | None
+    status: NotificationStatus
+    attempts: int
+    last_error: str | None
+    provider_message_id: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationSummary:
+        return cls.model_validate(_fields(notification, cls))
+
+
+class NotificationRead(NotificationSummary):
+    text: str | None
+    html: str | None
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationRead:
+        return cls.model_validate(_fields(notification, cls))
+
+
+def _fields(notification: Notification, schema: type[BaseModel]) -> dict[str, Any]:
+    renamed = {"to": notification.recipients, "metadata": notification.metadata_}
+    return {
+        name: renamed[name] if name in renamed else getattr(notification, name)
+        for name in schema.model_fields
+    }
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationSummary]
+    total: int
+    page: int
+    size: int
+    pages: int

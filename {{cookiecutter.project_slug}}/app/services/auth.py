@@ -1,0 +1,125 @@
+"""Authentication: JWT tokens carried by a bearer header or a cookie, and "who is calling?".
+
+The token is one JWT signed with SECRET_KEY; the two transports only differ in how it
+travels. Reading a token needs nothing app-specific beyond the request's settings, so
+`current_active_user` is a plain module-level dependency any router can use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Response, status
+from fastapi.responses import RedirectResponse
+from fastapi_users.authentication import (
+    AuthenticationBackend,
+    Authenticator,
+    BearerTransport,
+    CookieTransport,
+    JWTStrategy,
+)
+from fastapi_users.manager import BaseUserManager
+
+from app import PROJECT_SLUG
+from app.core.config import Settings
+from app.core.context import set_current_user
+from app.models.user import User
+from app.services.users import get_user_manager
+
+API_V1_PREFIX = "/api/v1"
+AUTH_PREFIX = f"{API_V1_PREFIX}/auth"
+BEARER_LOGIN_URL = f"{AUTH_PREFIX}/jwt/login"
+AUTH_COOKIE_NAME = f"{PROJECT_SLUG}_auth"
+BEARER_BACKEND = "jwt"
+COOKIE_BACKEND = "cookie"
+# Where the browser lands after signing in through a provider: the sign-in page.
+AFTER_SIGNIN_PATH = "/"
+
+
+class AccountJWTStrategy(JWTStrategy[User, int]):
+    """fastapi-users' JWT strategy that also names the user for the access log."""
+
+    async def read_token(
+        self, token: str | None, user_manager: BaseUserManager[User, int]
+    ) -> User | None:
+        user = await super().read_token(token, user_manager)
+        if user is not None:
+            set_current_user(user.id, user.email)
+        return user
+
+
+async def get_jwt_strategy(request: Request) -> AccountJWTStrategy:
+    """The app's strategy, made once. Async: a sync dependency would cost a thread hop."""
+    state = request.app.state
+    strategy: AccountJWTStrategy | None = getattr(state, "jwt_strategy", None)
+    if strategy is None:
+        settings: Settings = state.settings
+        strategy = AccountJWTStrategy(settings.secret_key, settings.auth_token_lifetime_seconds)
+        state.jwt_strategy = strategy
+    return strategy
+
+
+class SignInCookieTransport(CookieTransport):
+    """The cookie transport of the browser's provider flow: set the cookie, go to the page."""
+
+    async def get_login_response(self, token: str) -> Response:
+        response = RedirectResponse(AFTER_SIGNIN_PATH, status_code=status.HTTP_303_SEE_OTHER)
+        return self._set_login_cookie(response, token)
+
+
+def cookie_transport(
+    settings: Settings, transport_class: type[CookieTransport] = CookieTransport
+) -> CookieTransport:
+    return transport_class(
+        cookie_name=AUTH_COOKIE_NAME,
+        cookie_max_age=settings.auth_token_lifetime_seconds,
+        cookie_secure=settings.auth_cookie_is_secure,
+        cookie_httponly=True,
+        cookie_samesite="lax",
+    )
+
+
+@dataclass(frozen=True)
+class AuthBackends:
+    """The backends of one app: login/logout answers depend on its settings."""
+
+    bearer: AuthenticationBackend[User, int]
+    cookie: AuthenticationBackend[User, int]
+    # The provider flow's cookie backend: same cookie, but the answer is a redirect.
+    cookie_redirect: AuthenticationBackend[User, int]
+
+
+def build_auth_backends(settings: Settings) -> AuthBackends:
+    return AuthBackends(
+        bearer=AuthenticationBackend(
+            BEARER_BACKEND, BearerTransport(tokenUrl=BEARER_LOGIN_URL), get_jwt_strategy
+        ),
+        cookie=AuthenticationBackend(COOKIE_BACKEND, cookie_transport(settings), get_jwt_strategy),
+        cookie_redirect=AuthenticationBackend(
+            COOKIE_BACKEND, cookie_transport(settings, SignInCookieTransport), get_jwt_strategy
+        ),
+    )
+
+
+# Reading a token only uses each transport's scheme (header or cookie name) and the
+# strategy, which takes its secret from the request's app: one authenticator serves all.
+_reading_backends = [
+    AuthenticationBackend[User, int](
+        BEARER_BACKEND, BearerTransport(tokenUrl=BEARER_LOGIN_URL), get_jwt_strategy
+    ),
+    AuthenticationBackend[User, int](
+        COOKIE_BACKEND, CookieTransport(cookie_name=AUTH_COOKIE_NAME), get_jwt_strategy
+    ),
+]
+authenticator = Authenticator[User, int](_reading_backends, get_user_manager)
+
+#: The signed-in, active user; 401 in the error shape otherwise.
+current_active_user = authenticator.current_user(active=True)
+#: The signed-in, active user, or None (pages that show something either way).
+optional_current_user = authenticator.current_user(active=True, optional=True)
+#: A signed-in superuser; 403 for other users.
+current_superuser = authenticator.current_user(active=True, superuser=True)
+
+CurrentUser = Annotated[User, Depends(current_active_user)]
+OptionalUser = Annotated[User | None, Depends(optional_current_user)]

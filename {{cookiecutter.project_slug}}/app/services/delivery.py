@@ -1,0 +1,439 @@
+"""Delivering one notification, and finding the notifications that need a broker message.
+
+The database row is the truth; a broker message only says "try row N now". So:
+
+- A worker *claims* a row with one conditional UPDATE (queued → sending, attempts + 1).
+  When two workers get a message for the same row, only one UPDATE changes it and only
+  that worker sends: the kit never sends a notification twice on its own.
+- While sending, no database connection is held. The outcome is written with another
+  conditional UPDATE that names the claimed attempt, so a worker whose lease ran out
+  cannot overwrite the attempt that took over.
+- A retryable failure puts the row back to `queued` with `next_attempt_at` set by
+  exponential backoff with jitter; the dispatcher (`due_for_dispatch`) sends a broker
+  message when it is due. A permanent failure, or the last attempt, ends in `failed`.
+- A `sending` row whose lease ran out belongs to a worker that died mid-send: it is queued
+  again (the one kind of repeat: the outcome of that send is unknown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import ColumnElement, CursorResult, bindparam, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import PROJECT_SLUG
+from app.core.config import Settings
+from app.core.database import Database
+from app.core.interfaces import DeliveryOutcome, DeliveryResult, OutgoingMessage
+from app.core.plugins import PluginRegistry
+from app.models.base import UTCDateTime, utcnow
+from app.models.notification import LAST_ERROR_LENGTH, Notification, NotificationStatus
+
+# Under the service's own logger, so that its handler (and format) writes these lines.
+logger = logging.getLogger(f"{PROJECT_SLUG}.delivery")
+
+QUEUED = NotificationStatus.QUEUED.value
+SENDING = NotificationStatus.SENDING.value
+DELIVERED = NotificationStatus.DELIVERED.value
+FAILED = NotificationStatus.FAILED.value
+
+# Rows one dispatcher pass looks at; a full batch means "look again at once".
+DISPATCH_BATCH = 500
+# Writing an outcome after a successful send is worth a few tries: if it never lands,
+# the lease runs out and the notification is sent again.
+RECORD_RETRY_DELAYS = (0.2, 1.0, 3.0)
+# 2**60 base delays is past any sane cap; the exponent stops there so floats never overflow.
+MAX_BACKOFF_EXPONENT = 60
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+    send_timeout_seconds: float
+    lease_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryPolicy:
+        return cls(
+            max_attempts=settings.max_delivery_attempts,
+            retry_base_seconds=settings.delivery_retry_base_seconds,
+            retry_max_seconds=settings.delivery_retry_max_seconds,
+            send_timeout_seconds=settings.delivery_send_timeout_seconds,
+            lease_seconds=settings.delivery_lease_seconds,
+        )
+
+    def retry_delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1 for the first).
+
+        base * 2^(attempt-1), capped, then a random 50 to 100 % of it, so that messages that
+        failed together (a provider outage) do not all come back in the same instant.
+        """
+        exponent = min(max(attempt - 1, 0), MAX_BACKOFF_EXPONENT)
+        ceiling = min(self.retry_max_seconds, self.retry_base_seconds * 2.0**exponent)
+        fraction = (rng or random).uniform(0.5, 1.0)
+        return ceiling * fraction
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
+
+
+def _truncated(error: str) -> str:
+    return error if len(error) <= LAST_ERROR_LENGTH else error[: LAST_ERROR_LENGTH - 1] + "…"
+
+
+def _is_due(now: datetime) -> ColumnElement[bool]:
+    return or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now)
+
+
+async def _changed(session: AsyncSession, statement: Any) -> int:
+    """Run a conditional UPDATE and say how many rows it changed."""
+    result = cast(
+        CursorResult[Any],
+        await session.execute(statement.execution_options(synchronize_session=False)),
+    )
+    return result.rowcount
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A row taken for sending: which attempt this is, and the message to send."""
+
+    notification_id: int
+    attempt: int
+    message: OutgoingMessage
+
+
+# What a claim reads back: all a notifier needs, and the attempt number.
+CLAIMED_COLUMNS = (
+    Notification.id,
+    Notification.attempts,
+    Notification.channel,
+    Notification.recipients,
+    Notification.subject,
+    Notification.text,
+    Notification.html,
+    Notification.metadata_,
+)
+
+
+def _claim_of(row: Any) -> Claim:
+    notification_id, attempts, channel, recipients, subject, text, html, metadata = row
+    message = OutgoingMessage(
+        channel=channel,
+        to=list(recipients),
+        subject=subject,
+        text=text,
+        html=html,
+        metadata=dict(metadata or {}),
+        id=str(notification_id),
+    )
+    return Claim(notification_id, attempts, message)
+
+
+# Built once, with parameters: SQLAlchemy reuses one compiled form for every message
+# instead of analysing a new statement each time.
+_CLAIM = (
+    update(Notification)
+    .where(
+        Notification.id == bindparam("notification_id"),
+        Notification.status == QUEUED,
+        or_(
+            Notification.next_attempt_at.is_(None),
+            Notification.next_attempt_at <= bindparam("now", type_=UTCDateTime()),
+        ),
+    )
+    .values(
+        status=SENDING,
+        attempts=Notification.attempts + 1,
+        lease_expires_at=bindparam("lease_until", type_=UTCDateTime()),
+    )
+)
+_CLAIM_RETURNING = _CLAIM.returning(*CLAIMED_COLUMNS)
+_READ_CLAIMED = select(*CLAIMED_COLUMNS).where(Notification.id == bindparam("notification_id"))
+
+
+async def claim(database: Database, notification_id: int, policy: DeliveryPolicy) -> Claim | None:
+    """Take a due queued row for sending, or None when it is not there to take.
+
+    None means another worker has it, it is finished, or its retry is not due yet: in
+    every case this worker must not send. Core statements on a bare connection: this
+    runs once per message, and the ORM's unit of work has nothing to add here.
+    """
+    now = utcnow()
+    params = {"notification_id": notification_id, "now": now, "lease_until": now + policy.lease}
+    async with database.engine.begin() as connection:
+        if database.engine.dialect.update_returning:
+            # One statement takes the row and reads it (SQLite, PostgreSQL).
+            row = (await connection.execute(_CLAIM_RETURNING, params)).first()
+        elif (await connection.execute(_CLAIM, params)).rowcount == 1:
+            read = {"notification_id": notification_id}
+            row = (await connection.execute(_READ_CLAIMED, read)).first()
+        else:
+            row = None
+    # The transaction has ended: no connection is held while the notifier sends.
+    return None if row is None else _claim_of(row)
+
+
+async def send(
+    plugins: PluginRegistry, message: OutgoingMessage, policy: DeliveryPolicy
+) -> DeliveryResult:
+    """Ask the channel's notifier to send; a crash or a hang is a retryable failure."""
+    notifier = plugins.notifier_for(message.channel)
+    if notifier is None:
+        return DeliveryResult.permanent(
+            f"no notifier delivers the {message.channel!r} channel in this service"
+        )
+    try:
+        async with asyncio.timeout(policy.send_timeout_seconds):
+            return await notifier.send(message)
+    except TimeoutError:
+        return DeliveryResult.retryable(
+            f"{notifier.name}: no answer within {policy.send_timeout_seconds:g} s"
+        )
+    except Exception as exc:  # a notifier bug must not lose the notification
+        logger.exception("notifier %r raised while sending notification %s", notifier.name,
+                         message.id)
+        return DeliveryResult.retryable(f"{notifier.name}: {type(exc).__name__}: {exc}")
+
+
+def outcome_values(
+    result: DeliveryResult, attempt: int, policy: DeliveryPolicy, now: datetime
+) -> dict[str, Any]:
+    """The columns that record what one attempt came to (`record` empties the others)."""
+    if result.outcome is DeliveryOutcome.DELIVERED:
+        return {
+            "status": DELIVERED,
+            "provider_message_id": result.provider_message_id,
+            "delivered_at": now,
+        }
+    error = result.error or "the notifier gave no reason"
+    if result.outcome is DeliveryOutcome.PERMANENT:
+        return {"status": FAILED, "last_error": _truncated(error)}
+    if attempt >= policy.max_attempts:
+        return {
+            "status": FAILED,
+            "last_error": _truncated(f"{error} (gave up after {attempt} attempts)"),
+        }
+    return {
+        "status": QUEUED,
+        "last_error": _truncated(error),
+        "next_attempt_at": now + timedelta(seconds=policy.retry_delay(attempt)),
+    }
+
+
+async def _with_retries(operation: Callable[[], Awaitable[T]], what: str) -> T:
+    for delay in RECORD_RETRY_DELAYS:
+        try:
+            return await operation()
+        except (DBAPIError, OSError) as exc:
+            logger.warning("%s failed (%s); trying again in %.1f s", what, exc, delay)
+            await asyncio.sleep(delay)
+    return await operation()
+
+
+# What an attempt's outcome sets; a column its outcome does not name is emptied.
+OUTCOME_COLUMNS = (
+    "status",
+    "last_error",
+    "provider_message_id",
+    "next_attempt_at",
+    "lease_expires_at",
+    "delivered_at",
+)
+_RECORD = (
+    update(Notification)
+    .where(
+        Notification.id == bindparam("notification_id"),
+        Notification.status == SENDING,
+        Notification.attempts == bindparam("attempt"),
+    )
+    .values(
+        {
+            name: bindparam(f"new_{name}", type_=Notification.__table__.c[name].type)
+            for name in OUTCOME_COLUMNS
+        }
+    )
+)
+
+
+async def record(
+    database: Database, notification_id: int, attempt: int, values: dict[str, Any]
+) -> bool:
+    """Write an attempt's outcome; False when the row no longer belongs to that attempt."""
+    unknown = set(values) - set(OUTCOME_COLUMNS)
+    if unknown:
+        raise ValueError(f"not outcome columns: {', '.join(sorted(unknown))}")
+    params = {f"new_{name}": values.get(name) for name in OUTCOME_COLUMNS}
+    params.update(notification_id=notification_id, attempt=attempt)
+
+    async def write() -> int:
+        async with database.engine.begin() as connection:
+            return (await connection.execute(_RECORD, params)).rowcount
+
+    changed = await _with_retries(write, f"recording notification {notification_id}")
+    if changed != 1:
+        logger.warning(
+            "notification %s: attempt %s ended after its lease; the outcome (%s) is not "
+            "recorded, the attempt that took over decides",
+            notification_id,
+            attempt,
+            values["status"],
+        )
+    return changed == 1
+
+
+async def deliver(
+    database: Database, plugins: PluginRegistry, policy: DeliveryPolicy, notification_id: int
+) -> NotificationStatus | None:
+    """One delivery attempt of one notification; its new status, or None if not attempted."""
+    claimed = await claim(database, notification_id, policy)
+    if claimed is None:
+        return None
+    attempt = claimed.attempt
+    try:
+        result = await send(plugins, claimed.message, policy)
+    except asyncio.CancelledError:
+        # Shutting down mid-send: hand the row back now rather than when its lease ends.
+        await asyncio.shield(release(database, notification_id, attempt))
+        raise
+    values = outcome_values(result, attempt, policy, utcnow())
+    recorded = await record(database, notification_id, attempt, values)
+    log = logger.info if result.outcome is DeliveryOutcome.DELIVERED else logger.warning
+    log(
+        "notification %s attempt %s: %s%s",
+        notification_id,
+        attempt,
+        values["status"],
+        f" ({result.error})" if result.error else "",
+        extra={"notification_id": notification_id, "outcome": result.outcome.value},
+    )
+    return NotificationStatus(values["status"]) if recorded else None
+
+
+async def release(database: Database, notification_id: int, attempt: int) -> None:
+    """Put a row this process was sending back in the queue (the send's outcome is unknown)."""
+    await record(
+        database,
+        notification_id,
+        attempt,
+        {"status": QUEUED, "last_error": "the send was interrupted by a shutdown; trying again"},
+    )
+
+
+async def requeue_crashed(database: Database, policy: DeliveryPolicy) -> int:
+    """Queue again (or fail, when no attempt is left) `sending` rows whose lease ran out."""
+    now = utcnow()
+    async with database.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(Notification.id, Notification.attempts)
+                .where(Notification.status == SENDING, Notification.lease_expires_at <= now)
+                .order_by(Notification.id)
+                .limit(DISPATCH_BATCH)
+            )
+        ).all()
+        await session.commit()
+        taken = 0
+        for notification_id, attempts in rows:
+            interrupted = "the send was interrupted (its worker stopped)"
+            values: dict[str, Any] = (
+                {"status": FAILED, "last_error": f"{interrupted}; no attempts are left"}
+                if attempts >= policy.max_attempts
+                else {"status": QUEUED, "last_error": f"{interrupted}; trying again"}
+            )
+            taken += await _changed(
+                session,
+                update(Notification)
+                .where(
+                    Notification.id == notification_id,
+                    Notification.status == SENDING,
+                    Notification.attempts == attempts,
+                    Notification.lease_expires_at <= now,
+                )
+                .values(next_attempt_at=None, lease_expires_at=None, **values),
+            )
+        await session.commit()
+    if taken:
+        logger.warning("%s notification(s) were left mid-send by a stopped worker", taken)
+    return taken
+
+
+@dataclass(frozen=True)
+class DispatchBatch:
+    ids: list[int]  # rows leased to the caller: send a broker message for each
+    last_id: int  # the last row looked at, where the next page starts
+    full: bool  # as many rows as asked for: there may be more
+
+
+async def due_for_dispatch(
+    database: Database,
+    policy: DeliveryPolicy,
+    *,
+    take_over: bool = False,
+    after_id: int = 0,
+    limit: int = DISPATCH_BATCH,
+) -> DispatchBatch:
+    """Due queued rows that need a broker message, each leased to the caller.
+
+    Normally a row whose message is out (its lease runs) is left alone. `take_over=True`
+    (at startup) takes every due row: messages sent by a process that is gone are lost
+    with it, and a second message for a row only costs a claim that changes nothing.
+    """
+    now = utcnow()
+    conditions: list[ColumnElement[bool]] = [
+        Notification.status == QUEUED,
+        _is_due(now),
+        Notification.id > after_id,
+    ]
+    if not take_over:
+        conditions.append(
+            or_(Notification.lease_expires_at.is_(None), Notification.lease_expires_at <= now)
+        )
+    async with database.sessionmaker() as session:
+        candidates: Sequence[int] = (
+            await session.scalars(
+                select(Notification.id).where(*conditions).order_by(Notification.id).limit(limit)
+            )
+        ).all()
+        await session.commit()
+        leased: list[int] = []
+        for notification_id in candidates:
+            changed = await _changed(
+                session,
+                update(Notification)
+                .where(Notification.id == notification_id, *conditions)
+                .values(lease_expires_at=now + policy.lease),
+            )
+            if changed:
+                leased.append(notification_id)
+        await session.commit()
+    return DispatchBatch(
+        ids=leased,
+        last_id=candidates[-1] if candidates else after_id,
+        full=len(candidates) >= limit,
+    )
+
+
+async def forget_lease(database: Database, notification_id: int) -> None:
+    """A broker message could not be sent: let the next dispatcher pass send one."""
+    async with database.sessionmaker() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.status == QUEUED)
+            .values(lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()

@@ -1,0 +1,144 @@
+"""Helpers for the notification tests: callers with API keys, signed clients, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from app.client import SignedAuth
+from app.core.config import Settings
+from app.core.database import Database
+from app.core.plugins import create_plugin_manager
+from app.main import create_app
+from app.models.notification import Notification
+from app.models.user import User
+from app.services.api_keys import create_api_key
+from tests.conftest import TEST_CLIENT_ADDRESS
+
+NOTIFICATIONS = "/api/v1/notifications"
+
+# Delivery as the tests want it: retries and dispatcher passes in milliseconds, not
+# seconds. Timeouts stay long: on a busy machine a slow answer that is taken for a
+# timeout makes a retry of a send whose outcome is unknown, which is a second send.
+FAST_DELIVERY: dict[str, Any] = {
+    "delivery_retry_base_seconds": 0.05,
+    "delivery_retry_max_seconds": 0.2,
+    "delivery_poll_seconds": 0.05,
+    "delivery_send_timeout_seconds": 20.0,
+    "delivery_lease_seconds": 60.0,
+}
+
+
+def build_app(settings: Settings, *plugins: object) -> FastAPI:
+    """The service with extra plugin objects registered beside the built-in ones."""
+    manager = create_plugin_manager(settings)
+    for plugin in plugins:
+        manager.register(plugin, name=f"test-{type(plugin).__name__}-{id(plugin)}")
+    return create_app(settings, plugin_manager=manager)
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: int
+    api_key_id: int
+    access_key: str
+    secret_key: str
+
+    @property
+    def auth(self) -> SignedAuth:
+        return SignedAuth(self.access_key, self.secret_key)
+
+
+async def new_caller(app: FastAPI, email: str | None = None) -> Caller:
+    """A user of the service with an active API key."""
+    database: Database = app.state.database
+    async with database.sessionmaker() as session:
+        user = await User.create(
+            session=session,
+            email=email or f"caller-{uuid.uuid4().hex[:10]}@example.com",
+            hashed_password="not-used",  # these users never sign in
+            is_active=True,
+            is_verified=True,
+            is_superuser=False,
+        )
+        await session.commit()
+        api_key, secret_key = await create_api_key(session, app.state.settings, user.id, "tests")
+        return Caller(user.id, api_key.id, api_key.access_key, secret_key)
+
+
+@asynccontextmanager
+async def signed_client(app: FastAPI, caller: Caller) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=(TEST_CLIENT_ADDRESS, 51000))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", auth=caller.auth
+    ) as client:
+        yield client
+
+
+def email(to: list[str] | str = "a@example.com", **fields: Any) -> dict[str, Any]:
+    recipients = [to] if isinstance(to, str) else to
+    return {"channel": "email", "to": recipients, "subject": "Hi", "text": "hello", **fields}
+
+
+def webhook(to: str = "someone", **fields: Any) -> dict[str, Any]:
+    return {"channel": "webhook", "to": [to], "text": "hello", **fields}
+
+
+async def post_all(
+    client: httpx.AsyncClient, payloads: Iterable[dict[str, Any]], concurrency: int = 20
+) -> list[int]:
+    """POST each payload (a few at a time, as callers would); the accepted ids, in order."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def post(payload: dict[str, Any]) -> int:
+        async with slots:
+            response = await client.post(NOTIFICATIONS, json=payload)
+        assert response.status_code == 202, response.text
+        notification_id: int = response.json()["id"]
+        return notification_id
+
+    return list(await asyncio.gather(*(post(payload) for payload in payloads)))
+
+
+async def rows(database: Database, ids: Iterable[int]) -> dict[int, Notification]:
+    async with database.sessionmaker() as session:
+        found = await session.scalars(select(Notification).where(Notification.id.in_(list(ids))))
+        return {row.id: row for row in found}
+
+
+async def statuses(database: Database, ids: Iterable[int]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in (await rows(database, ids)).values():
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return counts
+
+
+async def wait_until(
+    condition: Callable[[], Any], seconds: float, what: str, interval: float = 0.05
+) -> None:
+    """Poll an async (or plain) condition until it holds; fail naming `what` if it never does."""
+    deadline = time.monotonic() + seconds
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"after {seconds} s still not {what} (last: {last!r})")
+
+
+async def all_finished(database: Database, ids: list[int]) -> dict[str, int] | None:
+    """The status counts once no row is queued or sending any more; else None."""
+    counts = await statuses(database, ids)
+    return counts if sum(counts.get(s, 0) for s in ("delivered", "failed")) == len(ids) else None

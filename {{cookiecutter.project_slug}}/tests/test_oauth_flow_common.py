@@ -1,0 +1,259 @@
+"""What every sign-in provider does alike: unconfigured, failing providers, forged callbacks.
+
+Runs once per provider the project has, each against its local fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from fastapi_users.router.oauth import (
+    CSRF_TOKEN_COOKIE_NAME,
+    STATE_TOKEN_AUDIENCE,
+    generate_state_token,
+)
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.conftest import TEST_SECRET_KEY, ServiceLog
+from tests.fakes.base import Failure, FakeOAuthProvider
+from tests.fakes.flow import (
+    AUTH,
+    assert_error,
+    authorize,
+    callback,
+    consent,
+    path_of,
+    sign_in,
+    stored_rows,
+)
+
+SettingsFactory = Callable[..., Settings]
+ServeApp = Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+async def test_unconfigured_provider_answers_503_and_is_logged_once(
+    unconfigured_provider: str,
+    make_settings: SettingsFactory,
+    serve: ServeApp,
+    service_log: ServiceLog,
+) -> None:
+    application = create_app(make_settings())
+    service_log.attach()
+
+    async with serve(application) as client:
+        for transport in ("jwt", "cookie"):
+            for step in ("authorize", "callback"):
+                response = await client.get(f"{AUTH}/{unconfigured_provider}/{transport}/{step}")
+                body = assert_error(response, 503, "PROVIDER_NOT_CONFIGURED")
+                assert body["detail"] == {"provider": unconfigured_provider}
+        page = await client.get("/")
+
+    assert f"{unconfigured_provider.capitalize()} (not configured)" in page.text
+    warnings = [
+        line
+        for line in service_log.text.splitlines()
+        if f"'{unconfigured_provider}'" in line and "not configured" in line
+    ]
+    assert len(warnings) == 1
+
+
+@pytest.mark.usefixtures("provider_fake")
+async def test_sign_in_page_has_a_button_per_configured_provider(
+    client: httpx.AsyncClient, provider_fake: FakeOAuthProvider
+) -> None:
+    page = await client.get("/")
+
+    assert page.status_code == 200
+    assert f'href="{AUTH}/{provider_fake.name}/cookie/authorize"' in page.text
+    assert f"Sign in with {provider_fake.display_name}" in page.text
+
+
+TOKEN_FAILURES: list[Failure] = [400, 401, 500, 503, "timeout", "malformed"]
+PROFILE_FAILURES: list[Failure] = [401, 403, 500, "timeout", "malformed"]
+
+
+@pytest.mark.usefixtures("provider_fake")
+@pytest.mark.parametrize("failure", TOKEN_FAILURES, ids=str)
+async def test_token_endpoint_failure_is_a_clean_502_and_creates_no_user(
+    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider, failure: Failure
+) -> None:
+    provider_fake.token_failure = failure
+
+    response = await sign_in(client, provider_fake.name)
+
+    body = assert_error(response, 502, "PROVIDER_ERROR")
+    assert body["detail"]["provider"] == provider_fake.name
+    assert body["detail"]["step"] == "token"
+    assert "Traceback" not in response.text
+    assert provider_fake.calls.profile == 0
+    assert await stored_rows(app) == (0, 0)
+
+
+@pytest.mark.usefixtures("provider_fake")
+@pytest.mark.parametrize("failure", PROFILE_FAILURES, ids=str)
+@pytest.mark.parametrize("transport", ["jwt", "cookie"])
+async def test_profile_failure_is_a_clean_502_and_creates_no_user(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    provider_fake: FakeOAuthProvider,
+    failure: Failure,
+    transport: str,
+) -> None:
+    provider_fake.profile_failure = failure
+
+    response = await sign_in(client, provider_fake.name, transport)
+
+    body = assert_error(response, 502, "PROVIDER_ERROR")
+    assert body["detail"]["step"] == "profile"
+    assert "set-cookie" not in {key.lower() for key in response.headers if "auth" in key}
+    assert await stored_rows(app) == (0, 0)
+
+
+@pytest.mark.usefixtures("provider_fake")
+async def test_sign_in_works_again_once_the_provider_recovers(
+    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider
+) -> None:
+    provider_fake.profile_failure = 500
+    assert (await sign_in(client, provider_fake.name)).status_code == 502
+
+    provider_fake.profile_failure = None
+    response = await sign_in(client, provider_fake.name)
+
+    assert response.status_code == 200, response.text
+    assert await stored_rows(app) == (1, 1)
+
+
+@pytest.mark.usefixtures("provider_fake")
+async def test_consent_refused_at_the_provider_is_a_400(
+    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider
+) -> None:
+    response = await sign_in(client, provider_fake.name, button="deny")
+
+    body = assert_error(response, 400, "OAUTH_AUTHORIZATION_FAILED")
+    assert body["detail"]["error"] == "access_denied"
+    assert provider_fake.calls.token == 0
+    assert await stored_rows(app) == (0, 0)
+
+
+def with_state(redirect: str, state: str) -> str:
+    parts = urlsplit(redirect)
+    query = dict(parse_qsl(parts.query))
+    query["state"] = state
+    return f"{parts.path}?{urlencode(query)}"
+
+
+def state_of(redirect: str) -> str:
+    return dict(parse_qsl(urlsplit(redirect).query))["state"]
+
+
+def flip_payload_character(token: str) -> str:
+    header, payload, signature = token.split(".")
+    middle = len(payload) // 2
+    swapped = "A" if payload[middle] != "A" else "B"
+    return ".".join([header, payload[:middle] + swapped + payload[middle + 1 :], signature])
+
+
+def resigned(token: str, secret: str, **changes: object) -> str:
+    claims = jwt.decode(token, TEST_SECRET_KEY, audience=STATE_TOKEN_AUDIENCE, algorithms=["HS256"])
+    return jwt.encode({**claims, **changes}, secret, algorithm="HS256")
+
+
+@pytest.mark.usefixtures("provider_fake")
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(flip_payload_character, id="payload-changed"),
+        pytest.param(lambda state: resigned(state, "another-secret-" * 4), id="foreign-secret"),
+        pytest.param(lambda state: "not-a-token", id="garbage"),
+    ],
+)
+async def test_tampered_state_is_refused(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    provider_fake: FakeOAuthProvider,
+    tamper: Callable[[str], str],
+) -> None:
+    redirect = await consent(await authorize(client, provider_fake.name, "jwt"))
+
+    response = await client.get(with_state(redirect, tamper(state_of(redirect))))
+
+    assert_error(response, 400, "ACCESS_TOKEN_DECODE_ERROR")
+    assert await stored_rows(app) == (0, 0)
+
+
+@pytest.mark.usefixtures("provider_fake")
+async def test_expired_state_is_refused(
+    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider
+) -> None:
+    redirect = await consent(await authorize(client, provider_fake.name, "jwt"))
+    csrf = client.cookies[CSRF_TOKEN_COOKIE_NAME]
+    expired = generate_state_token({"csrftoken": csrf}, TEST_SECRET_KEY, lifetime_seconds=-60)
+
+    response = await client.get(with_state(redirect, expired))
+
+    assert_error(response, 400, "ACCESS_TOKEN_ALREADY_EXPIRED")
+    assert await stored_rows(app) == (0, 0)
+
+
+def fresh_client(app: FastAPI, cookies: dict[str, str]) -> httpx.AsyncClient:
+    """Another browser: none of the first one's cookies, only these."""
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 52000))
+    header = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    headers = {"Cookie": header} if header else {}
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
+
+
+@pytest.mark.usefixtures("provider_fake")
+@pytest.mark.parametrize(
+    "cookies",
+    [
+        pytest.param({}, id="no-csrf-cookie"),
+        pytest.param({CSRF_TOKEN_COOKIE_NAME: "forged-csrf-value"}, id="mismatched-csrf-cookie"),
+    ],
+)
+async def test_callback_without_the_matching_csrf_cookie_is_refused(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    provider_fake: FakeOAuthProvider,
+    cookies: dict[str, str],
+) -> None:
+    # The victim's browser is sent a callback that another session started.
+    redirect = await consent(await authorize(client, provider_fake.name, "cookie"))
+
+    async with fresh_client(app, cookies) as victim:
+        response = await victim.get(path_of(redirect))
+
+    assert_error(response, 400, "OAUTH_INVALID_STATE")
+    assert "set-cookie" not in response.headers
+    assert await stored_rows(app) == (0, 0)
+
+
+@pytest.mark.usefixtures("provider_fake")
+async def test_callback_without_a_code_is_a_400(
+    client: httpx.AsyncClient, provider_fake: FakeOAuthProvider
+) -> None:
+    response = await client.get(f"{AUTH}/{provider_fake.name}/jwt/callback?state=x")
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"code", "message", "detail", "request_id"}
+
+
+@pytest.mark.usefixtures("provider_fake")
+async def test_a_used_code_cannot_sign_in_twice(
+    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider
+) -> None:
+    redirect = await consent(await authorize(client, provider_fake.name, "jwt"))
+    assert (await callback(client, redirect)).status_code == 200
+
+    replay = await callback(client, redirect)
+
+    assert 400 <= replay.status_code < 600 and replay.status_code != 500
+    assert set(replay.json()) == {"code", "message", "detail", "request_id"}
+    assert await stored_rows(app) == (1, 1)

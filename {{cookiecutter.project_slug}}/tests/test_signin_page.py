@@ -1,0 +1,162 @@
+"""The sign-in page at `/`: provider buttons, the email/password form, the signed-in view."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from html.parser import HTMLParser
+
+import httpx
+import pytest
+
+from app.core.config import Settings
+from tests.accounts import (
+    AUTH,
+    ME,
+    Mailbox,
+    StandInProvider,
+    build_app,
+    login,
+    register,
+    sign_in_with,
+)
+from tests.conftest import ServeApp, SettingsFactory
+
+
+class PageParser(HTMLParser):
+    """What a browser would offer: links, forms, buttons, images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: dict[str, str] = {}
+        self.disabled: list[str] = []
+        self.forms: dict[str, tuple[str, str]] = {}
+        self.inputs: list[str] = []
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {key: value or "" for key, value in attrs}
+        if tag == "a" and "data-provider" in values:
+            self.links[values["data-provider"]] = values["href"]
+        elif tag == "span" and "data-provider" in values:
+            self.disabled.append(values["data-provider"])
+        elif tag == "form":
+            self.forms[values.get("id", "")] = (values.get("method", "get"), values["action"])
+        elif tag == "input":
+            self.inputs.append(values.get("name", ""))
+        elif tag == "img":
+            self.images.append(values["src"])
+
+
+def parse(page: httpx.Response) -> PageParser:
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    parser = PageParser()
+    parser.feed(page.text)
+    return parser
+
+
+@pytest.fixture
+def providers() -> list[StandInProvider]:
+    return [StandInProvider("alpha"), StandInProvider("omega", is_configured=False)]
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, serve: ServeApp, providers: list[StandInProvider]
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(build_app(settings, Mailbox(), *providers)) as client:
+        yield client
+
+
+async def test_the_page_offers_each_configured_provider_and_the_password_form(
+    client: httpx.AsyncClient,
+) -> None:
+    page = parse(await client.get("/"))
+
+    assert page.links["alpha"] == f"{AUTH}/alpha/cookie/authorize"
+    assert "Sign in with Alpha" in (await client.get("/")).text
+    assert page.forms["password-signin"] == ("post", f"{AUTH}/cookie/login")
+    assert {"username", "password"} <= set(page.inputs)
+    assert "signout" not in page.forms
+
+
+async def test_an_unconfigured_provider_is_shown_disabled_in_development_only(
+    client: httpx.AsyncClient, make_settings: SettingsFactory, serve: ServeApp
+) -> None:
+    development = parse(await client.get("/"))
+    assert "omega" not in development.links
+    assert "omega" in development.disabled
+
+    production = make_settings(
+        environment="production",
+        secret_key="a-production-secret-key-of-enough-length-0123",
+        api_key_encryption_key="a-production-encryption-key-of-enough-length",
+    )
+    providers = [StandInProvider("alpha"), StandInProvider("omega", is_configured=False)]
+    async with serve(build_app(production, *providers)) as prod_client:
+        page = parse(await prod_client.get("/"))
+    assert "alpha" in page.links
+    assert page.disabled == []
+
+
+async def test_the_provider_button_starts_the_cookie_flow(
+    client: httpx.AsyncClient, providers: list[StandInProvider]
+) -> None:
+    link = parse(await client.get("/")).links["alpha"]
+
+    response = await client.get(link)
+
+    assert response.status_code == 200
+    assert response.json()["authorization_url"].startswith("https://provider.invalid/authorize?")
+
+
+async def test_signed_in_with_a_cookie_the_page_shows_the_user_and_a_sign_out_button(
+    client: httpx.AsyncClient,
+) -> None:
+    await register(client, "jisoo@example.com", name="Jisoo Lee")
+    await login(client, "jisoo@example.com", backend="cookie")
+    await client.patch(ME, json={"profile_image_url": "https://img.example.com/jisoo.png"})
+
+    response = await client.get("/")
+
+    page = parse(response)
+    assert "Jisoo Lee" in response.text
+    assert "jisoo@example.com" in response.text
+    assert page.images == ["https://img.example.com/jisoo.png"]
+    assert page.forms["signout"] == ("post", f"{AUTH}/cookie/logout")
+    assert "password-signin" not in page.forms
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_after_a_provider_sign_in_the_page_names_the_provider(
+    client: httpx.AsyncClient, providers: list[StandInProvider]
+) -> None:
+    providers[0].will_answer(
+        "c1", account_id="a-1", email="min@example.com", email_verified=True, nickname="minnie"
+    )
+
+    await sign_in_with(client, "alpha", "c1", backend="cookie")
+
+    text = (await client.get("/")).text
+    assert "minnie" in text
+    assert "Signed in with alpha" in text
+
+
+async def test_signing_out_brings_the_form_back(client: httpx.AsyncClient) -> None:
+    await register(client, "out@example.com")
+    await login(client, "out@example.com", backend="cookie")
+    assert "signout" in parse(await client.get("/")).forms
+
+    await client.post(f"{AUTH}/cookie/logout")
+
+    assert "password-signin" in parse(await client.get("/")).forms
+
+
+async def test_page_text_from_users_is_escaped(client: httpx.AsyncClient) -> None:
+    await register(client, "xss@example.com", name="<script>alert(1)</script>")
+    await login(client, "xss@example.com", backend="cookie")
+
+    text = (await client.get("/")).text
+
+    assert "<script>alert(1)</script>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
