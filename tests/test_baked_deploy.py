@@ -37,13 +37,55 @@ for info in pkgutil.iter_modules(app.plugins.__path__):
     except ModuleNotFoundError:
         continue
     for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, PluginSettings) and value is not PluginSettings:
+        is_settings = isinstance(value, type) and issubclass(value, PluginSettings)
+        if is_settings and value is not PluginSettings:
             try:
                 value(_env_file=None)
             except Exception as exc:
                 failures[value.__name__] = str(exc)
 print(json.dumps(failures))
 """
+
+
+# Run inside a bake: the environment variable of every setting, core and plugins.
+LIST_SETTINGS = """
+import importlib, json, pkgutil
+import app.plugins
+from app.core.config import PluginSettings, Settings
+names = [name.upper() for name in Settings.model_fields]
+for info in pkgutil.iter_modules(app.plugins.__path__):
+    try:
+        module = importlib.import_module(f"app.plugins.{info.name}.settings")
+    except ModuleNotFoundError:
+        continue
+    for value in vars(module).values():
+        is_settings = isinstance(value, type) and issubclass(value, PluginSettings)
+        if is_settings and value is not PluginSettings:
+            prefix = value.model_config.get("env_prefix", "")
+            names += [(prefix + name).upper() for name in value.model_fields]
+print(json.dumps(sorted(set(names))))
+"""
+
+
+@pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
+def test_env_example_lists_every_setting_with_a_comment(bakes: BakeCache, bake: Any) -> None:
+    project = bakes.project(bake.id)
+    result = run_in(project, sys.executable, "-c", LIST_SETTINGS)
+    assert result.returncode == 0, result.stderr
+    settings = json.loads(result.stdout)
+    lines = (project / ".env.example").read_text().splitlines()
+    listed = {line.split("=", 1)[0]: index for index, line in enumerate(lines)
+              if "=" in line and not line.startswith("#")}
+    assert [name for name in settings if name not in listed] == []
+
+    def has_comment_above(index: int) -> bool:
+        # A comment line above the setting, or above the run of settings it belongs to.
+        while index > 0 and lines[index - 1].strip() and not lines[index - 1].startswith("#"):
+            index -= 1
+        return index > 0 and lines[index - 1].startswith("#")
+
+    uncommented = [name for name in settings if not has_comment_above(listed[name])]
+    assert uncommented == [], "each setting needs a comment line above it (or above its group)"
 
 
 def compose_config(project: Path) -> dict[str, Any]:
@@ -148,8 +190,8 @@ def test_docker_commands_work_in_a_fresh_environment(bakes: BakeCache, tmp_path:
     migrated = run_in(project, str(venv / "bin" / "alembic"), "upgrade", "head", env=env)
     assert migrated.returncode == 0, migrated.stderr
 
-    server = subprocess.Popen(  # noqa: S603 - the Dockerfile's own command
-        ["sh", "-c", _dockerfile_command(project).removeprefix("sh -c ")],
+    server = subprocess.Popen(  # noqa: S603 - the Dockerfile's own command, as it runs
+        ["/bin/sh", "-c", _dockerfile_command(project).removeprefix("sh -c ")],
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.bakes import BAKES, PLUGINS, TEMPLATE_DIR, BakeCache
+from tests.bakes import BAKES, PLUGINS, TEMPLATE_DIR, BakeCache, run_in
 
 LEFTOVER = re.compile(r"{{\s*cookiecutter|{%|%}")
 # The service's own page templates are Jinja at run time: only the generator's variables
@@ -131,3 +134,57 @@ def test_unsupported_answers_fail_before_generation(
     assert "pre_gen_project" in str(result.exception) or result.exception is not None
     assert result.project_path is None or not Path(result.project_path).exists()
     assert sentence in capfd.readouterr().err
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[\[<>=!~; ]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
+            for line in requirements if line.strip() and not line.strip().startswith("#")}
+
+
+@pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
+def test_template_test_environment_holds_every_bake_dependency(
+    bakes: BakeCache, bake: Any
+) -> None:
+    """The shared environment the bake suites run in must hold what each bake declares."""
+    project = tomllib.loads((bakes.project(bake.id) / "pyproject.toml").read_text())["project"]
+    declared = _requirement_names(
+        project["dependencies"] + project.get("optional-dependencies", {}).get("dev", [])
+    )
+    available = _requirement_names((TEMPLATE_DIR / "requirements-dev.in").read_text().splitlines())
+    assert declared - available == set()
+
+
+@pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
+def test_readme_names_only_the_picked_plugins(bakes: BakeCache, bake: Any) -> None:
+    readme = (bakes.project(bake.id) / "README.md").read_text().lower()
+    for plugin in PLUGINS:
+        mentioned = re.search(rf"\b{plugin}\b", readme) is not None
+        assert mentioned == bake.picked(plugin), f"README and use_{plugin} disagree"
+
+
+# Run inside a bake: the paths of the OAuth routes the service mounts.
+OAUTH_ROUTES = """
+import json
+from app.core.config import Settings
+from app.main import create_app
+app = create_app(Settings(_env_file=None, database_url="sqlite+aiosqlite://"))
+print(json.dumps(sorted(path for path in app.openapi()["paths"] if path.endswith("/authorize"))))
+"""
+
+
+@pytest.mark.parametrize(
+    ("bake_id", "providers"),
+    [("defaults", {"google", "kakao"}), ("google-only", {"google"}),
+     ("kakao-only", {"kakao"}), ("no-oauth", set())],
+)
+def test_oauth_routes_and_dependency_follow_the_providers_picked(
+    bakes: BakeCache, bake_id: str, providers: set[str]
+) -> None:
+    project = bakes.project(bake_id)
+    result = run_in(project, sys.executable, "-c", OAUTH_ROUTES)
+    assert result.returncode == 0, result.stderr
+    expected = sorted(f"/api/v1/auth/{name}/{transport}/authorize"
+                      for name in providers for transport in ("cookie", "jwt"))
+    assert json.loads(result.stdout) == expected
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert any("httpx-oauth" in dep for dep in dependencies["dependencies"]) == bool(providers)

@@ -1,4 +1,6 @@
-"""A bake installs from its own pyproject.toml alone and passes its suite: the dependency list is complete."""
+"""A bake installs from its own pyproject.toml alone and passes its suite.
+
+That proves its dependency list is complete."""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ provider fakes are real servers on 127.0.0.1.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +22,8 @@ from tests.fakes.base import FakeOAuthProvider
 from tests.fakes.fixtures import PROVIDERS
 from tests.fakes.server import LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium by default; CHROMIUM_PATH for another system browser (e.g. google-chrome).
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
