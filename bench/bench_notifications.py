@@ -84,6 +84,30 @@ async def service_constant() -> dict[str, str]:
     return {"status": "ok"}
 
 
+# Event loop lag: how late a 5 ms sleep wakes up. A blocking call shows as a long one.
+import asyncio
+import time
+
+lags: list[float] = []
+
+
+async def watch_loop() -> None:
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(0.005)
+        lags.append((time.perf_counter() - started - 0.005) * 1000)
+
+
+@service.get("/bench/lag")
+async def loop_lag() -> dict[str, object]:
+    if not hasattr(service.state, "lag_watcher"):
+        service.state.lag_watcher = asyncio.create_task(watch_loop())
+    taken = sorted(lags)
+    lags.clear()
+    return {"samples": len(taken), "p99_ms": taken[int(0.99 * (len(taken) - 1))] if taken else 0,
+            "max_ms": taken[-1] if taken else 0}
+
+
 bare = FastAPI()
 
 
@@ -177,7 +201,7 @@ def running(
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -312,7 +336,8 @@ class Outbox:
         async with self.database.sessionmaker() as session:
             user = await User.create(
                 session=session, email=f"bench-{uuid.uuid4().hex[:8]}@example.com",
-                hashed_password="-", is_active=True, is_verified=True, is_superuser=False,
+                hashed_password="-",  # noqa: S106 - bench users never sign in
+                is_active=True, is_verified=True, is_superuser=False,
             )
             await session.commit()
             return user.id
@@ -340,9 +365,8 @@ class Outbox:
 
     async def delivered(self, ids: list[int]) -> int:
         """How many of these rows (written together: consecutive ids) are delivered."""
-        from sqlalchemy import func, select
-
         from app.models.notification import Notification
+        from sqlalchemy import func, select
 
         async with self.database.sessionmaker() as session:
             count = await session.scalar(
@@ -445,7 +469,9 @@ async def measure_accept(port: int, pid: int, args: argparse.Namespace) -> dict[
 def bench_accept(bench: Bench) -> dict[str, Any]:
     url = bench.database_url("accept")
     env = bench.base_env(url)
-    env.update(TASK_BROKER=bench.args.accept_broker, DELIVERY_CONCURRENCY=str(bench.args.concurrency))
+    env.update(
+        TASK_BROKER=bench.args.accept_broker, DELIVERY_CONCURRENCY=str(bench.args.concurrency)
+    )
     if bench.args.accept_broker == "redis":
         env.update(BROKER_URL=bench.args.redis_url, TASK_QUEUE=f"bench-{uuid.uuid4().hex[:8]}")
     print("accept:", file=sys.stderr, flush=True)
@@ -462,6 +488,20 @@ async def delete_redis_key(url: str, key: str) -> None:
     client = Redis.from_url(url)
     await client.delete(key)
     await client.aclose()
+
+
+async def delete_queue(broker: str, args: argparse.Namespace, queue: str) -> None:
+    if broker == "redis":
+        await delete_redis_key(args.redis_url, queue)
+        return
+    import aio_pika
+
+    connection = await aio_pika.connect(args.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        for name in (queue, f"{queue}.dead_letter"):
+            await channel.queue_delete(name)
+        await channel.exchange_delete(queue)
 
 
 # --- 2. ses -----------------------------------------------------------------------------
@@ -523,8 +563,9 @@ def bench_ses(bench: Bench) -> dict[str, Any]:
     args = bench.args
     url = bench.database_url("ses")
     queue = f"bench-{uuid.uuid4().hex[:8]}"
+    broker_url = args.redis_url if args.worker_broker == "redis" else args.rabbitmq_url
     settings = Settings(
-        _env_file=None, database_url=url, task_broker="redis", broker_url=args.redis_url,
+        _env_file=None, database_url=url, task_broker=args.worker_broker, broker_url=broker_url,
         task_queue=queue,
     )
     worker = [
@@ -556,14 +597,14 @@ def bench_ses(bench: Bench) -> dict[str, Any]:
                           f"{cpu:,.0f} CPU µs/msg", file=sys.stderr, flush=True)
         finally:
             await outbox.close()
-            await delete_redis_key(args.redis_url, queue)
+            await delete_queue(args.worker_broker, args, queue)
 
     print("ses:", file=sys.stderr, flush=True)
     with bench.moto() as moto_url:
         env = bench.base_env(url)
         env.update(
             bench.ses_env(moto_url),
-            TASK_BROKER="redis", BROKER_URL=args.redis_url, TASK_QUEUE=queue,
+            TASK_BROKER=args.worker_broker, BROKER_URL=broker_url, TASK_QUEUE=queue,
             DELIVERY_CONCURRENCY=str(args.concurrency),
         )
         # The worker makes the tables (development settings) before this process needs them.
@@ -603,10 +644,21 @@ async def measure_health(port: int, url: str, args: argparse.Namespace) -> dict[
         await outbox.close()
 
 
+async def loop_lag(port: int) -> dict[str, float]:
+    """The service's event loop lag since the last call (the first call starts the watch)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        response = await client.get("/bench/lag")
+        response.raise_for_status()
+        lag: dict[str, float] = response.json()
+        return lag
+
+
 async def measure_burst(port: int, outbox: Outbox, args: argparse.Namespace) -> dict[str, Any]:
     user_id = await outbox.prepare()
+    await loop_lag(port)
     quiet_until = time.perf_counter() + args.seconds * 2
     quiet = await probe(port, lambda: time.perf_counter() > quiet_until)
+    quiet_lag = await loop_lag(port)
 
     ids = await outbox.add_queued(user_id, args.burst, leased=False)
     done = asyncio.Event()
@@ -620,7 +672,12 @@ async def measure_burst(port: int, outbox: Outbox, args: argparse.Namespace) -> 
     watcher = asyncio.create_task(watch())
     busy = await probe(port, done.is_set)
     finished = await watcher
-    return {"quiet": quiet, "burst": busy, "burst_seconds": finished - started}
+    return {
+        "quiet": quiet,
+        "burst": busy,
+        "burst_seconds": finished - started,
+        "lag": {"quiet": quiet_lag, "burst": await loop_lag(port)},
+    }
 
 
 def bench_health(bench: Bench) -> dict[str, Any]:
@@ -667,7 +724,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         rate, cpu = ses["aioboto3"]
         print(f"| plain aioboto3 loop, one client | {rate:,.0f} | 1.00 | {cpu:,.0f} |")
         kit_rate, kit_cpu = ses["kit"]
-        print(f"| kit: taskiq worker (Redis) | {kit_rate:,.0f} | {kit_rate / rate:.2f} | "
+        print(f"| kit: taskiq worker ({args.worker_broker}) | {kit_rate:,.0f} | "
+              f"{kit_rate / rate:.2f} | "
               f"{kit_cpu:,.0f} |")
     if "health" in results:
         health = results["health"]
@@ -683,6 +741,13 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                 values = health[phase][path]
                 print(f"| {path} | {phase} | {len(values)} | {percentile(values, 0.5):.1f} | "
                       f"{percentile(values, 0.99):.1f} | {max(values):.1f} |")
+        print()
+        print("| event loop lag (a 5 ms sleep, inside the service) | samples | p99 ms | max ms |")
+        print("|---|---:|---:|---:|")
+        for phase in ("quiet", "burst"):
+            lag = health["lag"][phase]
+            print(f"| {phase} | {lag['samples']:.0f} | {lag['p99_ms']:.1f} | "
+                  f"{lag['max_ms']:.1f} |")
 
 
 def main() -> None:
@@ -692,6 +757,9 @@ def main() -> None:
     parser.add_argument("--only", default="accept,ses,health")
     parser.add_argument("--database-url", default="", help="default: a SQLite file")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--rabbitmq-url", default="amqp://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--worker-broker", default="redis", choices=["redis", "rabbitmq"],
+                        help="the broker the SES benchmark's worker uses")
     parser.add_argument("--accept-broker", default="inprocess", choices=["inprocess", "redis"])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one phase")
     parser.add_argument("--rounds", type=int, default=3)

@@ -14,6 +14,8 @@ def test_bake_passes_ruff(bakes: BakeCache, bake: Any) -> None:
     project = bakes.project(bake.id)
     result = run_in(project, tool("ruff"), "check", "--no-cache", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+    formatted = run_in(project, tool("ruff"), "format", "--check", "--no-cache", ".")
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
 
 
 @pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)

@@ -61,9 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--text", required=True, help="the plain-text body")
     send.add_argument("--html", help="an HTML body, for channels that show one")
     send.add_argument("--metadata", type=_json_object, help="a JSON object kept with it")
-    send.add_argument(
-        "--idempotency-key", help="the same key again returns the first notification"
-    )
+    send.add_argument("--idempotency-key", help="the same key again returns the first notification")
     return parser
 
 

@@ -22,6 +22,7 @@ messages, say what is left to do, retries survive any restart.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from contextlib import AsyncExitStack, suppress
 from functools import partial
@@ -34,8 +35,7 @@ from app.core.config import Settings, TaskBroker, get_settings
 from app.core.database import Database
 from app.core.plugins import PluginRegistry
 from app.models.notification import NotificationStatus
-from app.services import delivery as outbox
-from app.services.delivery import DeliveryPolicy
+from app.services.delivery import DeliveryPolicy, Outbox
 
 # Under the service's own logger, so that its handler (and format) writes these lines.
 logger = logging.getLogger(f"{PROJECT_SLUG}.delivery")
@@ -99,7 +99,7 @@ class Delivery:
         self.settings = settings
         self.policy = DeliveryPolicy.from_settings(settings)
         self._broker = broker
-        self._database: Database | None = None
+        self._outbox: Outbox | None = None
         self._plugins: PluginRegistry | None = None
         self._slots: asyncio.Semaphore | None = None
         self._dispatcher: asyncio.Task[None] | None = None
@@ -116,7 +116,7 @@ class Delivery:
     def use_broker(self, broker: AsyncBroker) -> None:
         """Deliver from this broker (a worker's, which its receiver starts) instead of one
         built from the settings."""
-        if self._database is not None:
+        if self._outbox is not None:
             raise RuntimeError("delivery has started already: its broker cannot change")
         self._broker = broker
 
@@ -128,13 +128,13 @@ class Delivery:
         )
 
     @property
-    def database(self) -> Database:
-        if self._database is None:
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
             raise RuntimeError("delivery has not started in this process")
-        return self._database
+        return self._outbox
 
     async def start(self, database: Database, plugins: PluginRegistry) -> None:
-        self._database = database
+        self._outbox = Outbox(database, self.policy)
         self._plugins = plugins
         broker = self.broker
         broker.state.delivery = self
@@ -169,6 +169,8 @@ class Delivery:
             for task in unfinished:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
+        if self._outbox is not None:
+            await self._outbox.close()
         broker = self.broker
         if not broker.is_worker_process:
             await broker.shutdown()
@@ -192,7 +194,7 @@ class Delivery:
                 exc,
             )
             with suppress(Exception):
-                await outbox.forget_lease(self.database, notification_id)
+                await self.outbox.forget_lease(notification_id)
             return False
         return True
 
@@ -205,9 +207,7 @@ class Delivery:
             self._in_flight.add(current)
         try:
             async with self._slots:
-                return await outbox.deliver(
-                    self.database, self._plugins, self.policy, notification_id
-                )
+                return await self.outbox.deliver(self._plugins, notification_id)
         except Exception:
             # The row is unchanged (still queued and leased): the dispatcher retries it.
             logger.exception("delivering notification %s failed", notification_id)
@@ -218,17 +218,18 @@ class Delivery:
 
     async def dispatch_once(self, *, take_over: bool = False) -> bool:
         """One dispatcher pass; False when the broker refused and the pass must be redone."""
-        await outbox.requeue_crashed(self.database, self.policy)
+        outbox = self.outbox
+        await outbox.requeue_crashed()
         after_id = 0
         while True:
-            batch = await outbox.due_for_dispatch(
-                self.database, self.policy, take_over=take_over, after_id=after_id
-            )
+            batch = await outbox.due_for_dispatch(take_over=take_over, after_id=after_id)
             for position, notification_id in enumerate(batch.ids):
                 if not await self.enqueue(notification_id):
                     for untouched in batch.ids[position + 1 :]:
-                        await outbox.forget_lease(self.database, untouched)
+                        await outbox.forget_lease(untouched)
                     return False
+                # The in-memory broker's enqueue never waits: let requests in between.
+                await asyncio.sleep(0)
             if not batch.full:
                 return True
             after_id = batch.last_id
@@ -250,9 +251,7 @@ class Delivery:
                     logger.exception("notification dispatcher pass failed; trying again")
                 failing = True
             with suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stopping.wait(), self.settings.delivery_poll_seconds
-                )
+                await asyncio.wait_for(self._stopping.wait(), self.settings.delivery_poll_seconds)
 
 
 async def _start_worker(settings: Settings, broker: AsyncBroker, state: TaskiqState) -> None:
@@ -268,6 +267,11 @@ async def _start_worker(settings: Settings, broker: AsyncBroker, state: TaskiqSt
     stack = AsyncExitStack()
     await stack.enter_async_context(app.router.lifespan_context(app))
     state.app, state.lifespan = app, stack
+    # What startup built (the app, the models, the AWS client's service descriptions) lives
+    # as long as the process: kept out of the collector's full passes, which would
+    # otherwise stop every delivery for a few hundred milliseconds now and then.
+    gc.collect()
+    gc.freeze()
     plugins: PluginRegistry = app.state.plugins
     logger.info(
         "worker delivering from the %s queue %r; channels: %s",

@@ -1,8 +1,8 @@
 """Faker providers with realistic values for the service's models.
 
-    fake = Faker()
-    fake.add_provider(UserProvider)
-    fake.unique.account_email()  # unique within this Faker
+fake = Faker()
+fake.add_provider(UserProvider)
+fake.unique.account_email()  # unique within this Faker
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Helpers for tests of the signed API: a user with an API key, and clients that sign.
 
-    user_id = await create_user(app)
-    key = await issue_api_key(app, user_id)
-    async with signed_client(app, key) as client:
-        await client.post("/api/v1/notifications", json={...})
+user_id = await create_user(app)
+key = await issue_api_key(app, user_id)
+async with signed_client(app, key) as client:
+    await client.post("/api/v1/notifications", json={...})
 """
 
 from __future__ import annotations

@@ -125,8 +125,9 @@ async def test_the_secret_is_stored_encrypted(service: Service) -> None:
     async with service.app.state.database.sessionmaker() as session:
         row = await ApiKey.get(created["id"], session=session)
     assert created["secret_key"] not in row.encrypted_secret
-    assert cipher_for(service.app.state.settings).decrypt(row.encrypted_secret) == (
-        created["secret_key"]
+    assert (
+        cipher_for(service.app.state.settings).decrypt(row.encrypted_secret)
+        == (created["secret_key"])
     )
     # Another encryption key cannot read it.
     with pytest.raises(SecretUnreadableError):
@@ -434,8 +435,9 @@ def test_a_rotated_encryption_key_still_reads_old_secrets(make_settings: Setting
     rotated = cipher_for(make_settings(api_key_encryption_key=f"{new},{old}"))
     assert rotated.decrypt(stored) == "a secret"
     # New secrets use the new key.
-    assert cipher_for(make_settings(api_key_encryption_key=new)).decrypt(
-        rotated.encrypt("another")
-    ) == "another"
+    assert (
+        cipher_for(make_settings(api_key_encryption_key=new)).decrypt(rotated.encrypt("another"))
+        == "another"
+    )
     with pytest.raises(SecretUnreadableError):
         cipher_for(make_settings(api_key_encryption_key=new)).decrypt(stored)

@@ -7,7 +7,6 @@ provider fakes are real servers on 127.0.0.1.
 from __future__ import annotations
 
 import os
-
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path

@@ -95,9 +95,7 @@ def environment(key: IssuedKey, base_url: str, secret_key: str | None = None) ->
     }
 
 
-async def run_in_process(
-    app: FastAPI, argv: list[str], environ: dict[str, str]
-) -> Outcome:
+async def run_in_process(app: FastAPI, argv: list[str], environ: dict[str, str]) -> Outcome:
     out, err = io.StringIO(), io.StringIO()
     transport = httpx.ASGITransport(app=app, client=(TEST_CLIENT_ADDRESS, 51000))
     code = await run(argv, environ=environ, transport=transport, stdout=out, stderr=err)

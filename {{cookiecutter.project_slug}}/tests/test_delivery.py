@@ -23,8 +23,7 @@ from app.core.hookspecs import hookimpl
 from app.core.interfaces import DeliveryResult, Notifier, OutgoingMessage
 from app.models.base import utcnow
 from app.models.notification import Notification
-from app.services import delivery as outbox
-from app.services.delivery import DeliveryPolicy
+from app.services.delivery import DeliveryPolicy, Outbox
 from tests.conftest import SettingsFactory
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
@@ -215,21 +214,33 @@ async def test_a_notifier_that_raises_or_hangs_is_retried_not_lost(
     assert notifier.calls[str(hung_once)] == 2
 
 
-async def test_two_deliveries_of_one_row_send_it_once(
-    service: FastAPI, caller: Caller, notifier: ScriptedNotifier, delivery_settings: Settings
+@pytest.mark.parametrize("processes", [1, 5], ids=["one-process", "five-processes"])
+async def test_five_deliveries_of_one_row_send_it_once(
+    service: FastAPI,
+    caller: Caller,
+    notifier: ScriptedNotifier,
+    delivery_settings: Settings,
+    processes: int,
 ) -> None:
+    """Five broker messages for one row, in one process (one batch of claims) or in five
+    (five claims racing in the database): one send."""
     database: Database = service.state.database
     async with database.sessionmaker() as session:
         row = await Notification.create(
-            session=session, channel="script", recipients=["x"], text="hi",
-            user_id=caller.user_id, api_key_id=caller.api_key_id,
+            session=session,
+            channel="script",
+            recipients=["x"],
+            text="hi",
+            user_id=caller.user_id,
+            api_key_id=caller.api_key_id,
             lease_expires_at=utcnow() + timedelta(hours=1),  # the dispatcher leaves it alone
         )
         await session.commit()
     policy = DeliveryPolicy.from_settings(delivery_settings)
+    outboxes = [Outbox(database, policy) for _ in range(processes)]
 
     results = await asyncio.gather(
-        *(outbox.deliver(database, service.state.plugins, policy, row.id) for _ in range(5))
+        *(outboxes[n % processes].deliver(service.state.plugins, row.id) for n in range(5))
     )
 
     assert sorted(str(result) for result in results) == ["None"] * 4 + ["delivered"]
@@ -239,8 +250,11 @@ async def test_two_deliveries_of_one_row_send_it_once(
 
 def test_backoff_doubles_is_capped_and_jittered() -> None:
     policy = DeliveryPolicy(
-        max_attempts=10, retry_base_seconds=1.0, retry_max_seconds=10.0,
-        send_timeout_seconds=1.0, lease_seconds=2.0,
+        max_attempts=10,
+        retry_base_seconds=1.0,
+        retry_max_seconds=10.0,
+        send_timeout_seconds=1.0,
+        lease_seconds=2.0,
     )
     rng = random.Random(7)
     for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 10.0), (200, 10.0)]:
@@ -261,11 +275,18 @@ async def test_rows_left_by_a_stopped_process_are_taken_over_at_startup(
         from app.models.user import User
 
         user = await User.create(
-            session=session, email="left@example.com", hashed_password="-", is_active=True,
-            is_verified=True, is_superuser=False,
+            session=session,
+            email="left@example.com",
+            hashed_password="-",
+            is_active=True,
+            is_verified=True,
+            is_superuser=False,
         )
         common: dict[str, Any] = {
-            "session": session, "channel": "script", "recipients": ["x"], "text": "hi",
+            "session": session,
+            "channel": "script",
+            "recipients": ["x"],
+            "text": "hi",
             "user_id": user.id,
         }
         # Its broker message went down with the process that sent it.
@@ -316,8 +337,9 @@ async def test_a_stopping_service_hands_back_what_it_was_sending(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(app.worker, "SHUTDOWN_GRACE_SECONDS", 0.2)
-    settings = make_settings(**{**FAST_DELIVERY, "delivery_send_timeout_seconds": 30.0,
-                                "delivery_lease_seconds": 60.0})
+    settings = make_settings(
+        **{**FAST_DELIVERY, "delivery_send_timeout_seconds": 30.0, "delivery_lease_seconds": 60.0}
+    )
     first = build_app(settings, notifier)
     database_url = settings.database_url
     async with first.router.lifespan_context(first):

@@ -44,9 +44,7 @@ def target() -> Iterator[WebhookTarget]:
 
 
 @pytest.fixture
-async def service(
-    api_settings: Settings, target: WebhookTarget
-) -> AsyncIterator[FastAPI]:
+async def service(api_settings: Settings, target: WebhookTarget) -> AsyncIterator[FastAPI]:
     target.forget()  # ids start again from 1 in each test's fresh tables
     application = build_app(api_settings, WebhookPlugin(target.url))
     async with application.router.lifespan_context(application):
@@ -149,14 +147,27 @@ async def test_the_endpoints_refuse_unsigned_requests(service: FastAPI) -> None:
         ),
         pytest.param(webhook("Has Spaces"), 422, "RECIPIENT_INVALID", id="bad-webhook-recipient"),
         pytest.param(email(text=None), 422, "BODY_MISSING", id="no-body"),
-        pytest.param(email(text="x" * (MAX_BODY_BYTES + 1)), 413, "NOTIFICATION_TOO_LARGE",
-                     id="text-too-large"),
-        pytest.param(email(text="é" * (MAX_BODY_BYTES // 2), subject="s"), 413,
-                     "NOTIFICATION_TOO_LARGE", id="counted-in-utf8-bytes"),
-        pytest.param(email(metadata={"blob": "x" * MAX_BODY_BYTES}), 413,
-                     "NOTIFICATION_TOO_LARGE", id="metadata-counts"),
-        pytest.param({"channel": "email", "text": "no to"}, 422, "VALIDATION_ERROR",
-                     id="missing-field"),
+        pytest.param(
+            email(text="x" * (MAX_BODY_BYTES + 1)),
+            413,
+            "NOTIFICATION_TOO_LARGE",
+            id="text-too-large",
+        ),
+        pytest.param(
+            email(text="é" * (MAX_BODY_BYTES // 2), subject="s"),
+            413,
+            "NOTIFICATION_TOO_LARGE",
+            id="counted-in-utf8-bytes",
+        ),
+        pytest.param(
+            email(metadata={"blob": "x" * MAX_BODY_BYTES}),
+            413,
+            "NOTIFICATION_TOO_LARGE",
+            id="metadata-counts",
+        ),
+        pytest.param(
+            {"channel": "email", "text": "no to"}, 422, "VALIDATION_ERROR", id="missing-field"
+        ),
     ],
 )
 async def test_a_notification_that_cannot_be_delivered_is_refused_and_not_stored(
@@ -236,9 +247,7 @@ async def test_an_idempotency_key_reused_for_another_request_is_refused(
 
 
 @pytest.mark.parametrize("key", ["", "has space", "x" * 256, "ünïcode"])
-async def test_a_malformed_idempotency_key_is_refused(
-    client: httpx.AsyncClient, key: str
-) -> None:
+async def test_a_malformed_idempotency_key_is_refused(client: httpx.AsyncClient, key: str) -> None:
     response = await client.post(
         NOTIFICATIONS, json=email(), headers=[(b"Idempotency-Key", key.encode())]
     )
@@ -328,6 +337,7 @@ async def test_the_list_is_newest_first_paginated_and_filtered_by_status(
     assert {item["status"] for item in only_failed["items"]} == {"failed"}
     assert await total(client, status="queued") == 0
 
-    assert_error(await client.get(NOTIFICATIONS, params={"status": "lost"}), 422,
-                 "VALIDATION_ERROR")
+    assert_error(
+        await client.get(NOTIFICATIONS, params={"status": "lost"}), 422, "VALIDATION_ERROR"
+    )
     assert_error(await client.get(NOTIFICATIONS, params={"size": 101}), 422, "VALIDATION_ERROR")

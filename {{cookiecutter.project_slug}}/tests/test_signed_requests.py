@@ -429,9 +429,7 @@ async def test_a_tampered_query_is_signature_invalid(
         assert_error(response, 401, "SIGNATURE_INVALID")
 
 
-async def test_the_query_may_arrive_in_any_order(
-    client: httpx.AsyncClient, key: IssuedKey
-) -> None:
+async def test_the_query_may_arrive_in_any_order(client: httpx.AsyncClient, key: IssuedKey) -> None:
     headers = signature_headers(key, "GET", ECHO, query="a=1&b=2")
     response = await client.get(f"{ECHO}?b=2&a=1", headers=headers)
     assert response.status_code == 200, response.text

@@ -64,8 +64,19 @@ class WorkerProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "taskiq", "worker", "app.worker:broker",
-             "--workers", "1", "--max-async-tasks", str(CONCURRENCY), "--shutdown-timeout", "5"],
+            [
+                sys.executable,
+                "-m",
+                "taskiq",
+                "worker",
+                "app.worker:broker",
+                "--workers",
+                "1",
+                "--max-async-tasks",
+                str(CONCURRENCY),
+                "--shutdown-timeout",
+                "5",
+            ],
             cwd=PROJECT_DIR,
             env=self.env,
             stdout=log,

@@ -1,8 +1,8 @@
 """The signed-request dependency: `caller: SignedCaller` in a route makes it a signed endpoint.
 
-    @router.post("/notifications")
-    async def send(caller: SignedCaller) -> ...:
-        caller.api_key_id, caller.user_id, caller.api_key, caller.client_address
+@router.post("/notifications")
+async def send(caller: SignedCaller) -> ...:
+    caller.api_key_id, caller.user_id, caller.api_key, caller.client_address
 """
 
 from __future__ import annotations

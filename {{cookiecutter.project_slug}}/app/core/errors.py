@@ -102,9 +102,7 @@ def error_response(
     detail: Any = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(
-        error_body(code, message, detail), status_code=status_code, headers=headers
-    )
+    return JSONResponse(error_body(code, message, detail), status_code=status_code, headers=headers)
 
 
 def _message_for_status(status_code: int) -> str:
@@ -128,8 +126,10 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
         code = detail["code"]
     else:
         code = code_for_status(exc.status_code)
-    message = detail if isinstance(detail, str) and code != detail else _message_for_status(
-        exc.status_code
+    message = (
+        detail
+        if isinstance(detail, str) and code != detail
+        else _message_for_status(exc.status_code)
     )
     return error_response(exc.status_code, code, message, detail, exc.headers)
 

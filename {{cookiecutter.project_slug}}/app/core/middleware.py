@@ -92,7 +92,7 @@ class RequestContextMiddleware:
         email = mask_email(state.user_email)
         duration_ms = round(elapsed * 1000, 2)
         self.logger.info(
-            '%s %s %s %.2fms client=%s user=%s email=%s',
+            "%s %s %s %.2fms client=%s user=%s email=%s",
             scope["method"],
             scope["path"],
             status_code,

@@ -36,9 +36,7 @@ class PluginLoadError(RuntimeError):
 
 
 def builtin_plugin_names(directory: Path = BUILTIN_PLUGINS_DIR) -> list[str]:
-    return sorted(
-        path.name for path in directory.iterdir() if (path / "plugin.py").is_file()
-    )
+    return sorted(path.name for path in directory.iterdir() if (path / "plugin.py").is_file())
 
 
 def _import_builtin(name: str) -> ModuleType:
@@ -47,8 +45,7 @@ def _import_builtin(name: str) -> ModuleType:
         return importlib.import_module(module_name)
     except Exception as exc:
         raise PluginLoadError(
-            f"built-in plugin {name!r} failed to load ({module_name}): "
-            f"{type(exc).__name__}: {exc}"
+            f"built-in plugin {name!r} failed to load ({module_name}): {type(exc).__name__}: {exc}"
         ) from exc
 
 

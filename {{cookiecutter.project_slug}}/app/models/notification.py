@@ -70,9 +70,7 @@ class Notification(BaseModel):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), nullable=False)
     # Keys are never deleted as rows (a deleted key is marked so): a notification keeps its key.
-    api_key_id: Mapped[int | None] = mapped_column(
-        ForeignKey("api_key.id", ondelete="SET NULL")
-    )
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id", ondelete="SET NULL"))
     idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH))
     # What the first request asked for, so a key reused for a different request is refused.
     request_hash: Mapped[str | None] = mapped_column(String(REQUEST_HASH_LENGTH))

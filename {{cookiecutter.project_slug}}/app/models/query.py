@@ -301,8 +301,10 @@ class Query(Generic[ModelT]):
         if self._order:
             columns = columns_of(self._model).columns
             statement = statement.order_by(
-                *(columns[name].desc() if descending else columns[name] for name, descending
-                  in self._order)
+                *(
+                    columns[name].desc() if descending else columns[name]
+                    for name, descending in self._order
+                )
             )
         if self._limit is not None:
             statement = statement.limit(self._limit)
@@ -404,4 +406,3 @@ class Query(Generic[ModelT]):
                 detail={what: count},
             )
         return count
-

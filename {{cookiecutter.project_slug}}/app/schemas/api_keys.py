@@ -37,7 +37,7 @@ def normalize_ip_entry(value: str) -> str:
             suggestion = ip_network(text, strict=False)
         except ValueError:
             raise ValueError(
-                f"{value!r} is not a CIDR range (e.g. \"10.0.0.0/24\" or \"2001:db8::/32\")"
+                f'{value!r} is not a CIDR range (e.g. "10.0.0.0/24" or "2001:db8::/32")'
             ) from None
         raise ValueError(
             f"{value!r} has bits set after the prefix; did you mean {str(suggestion)!r}?"

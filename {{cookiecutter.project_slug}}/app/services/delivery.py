@@ -13,6 +13,10 @@ The database row is the truth; a broker message only says "try row N now". So:
   message when it is due. A permanent failure, or the last attempt, ends in `failed`.
 - A `sending` row whose lease ran out belongs to a worker that died mid-send: it is queued
   again (the one kind of repeat: the outcome of that send is unknown).
+
+`Outbox` is one process's handle on the table. The claims (and the outcomes) of the
+deliveries running at the same moment are written together, one statement for many rows,
+which is most of what delivery costs besides the send itself.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import ColumnElement, CursorResult, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
@@ -143,48 +147,37 @@ def _claim_of(row: Any) -> Claim:
     return Claim(notification_id, attempts, message)
 
 
-# Built once, with parameters: SQLAlchemy reuses one compiled form for every message
+# Built once, with parameters: SQLAlchemy reuses one compiled form for every batch
 # instead of analysing a new statement each time.
-_CLAIM = (
+_DUE = or_(
+    Notification.next_attempt_at.is_(None),
+    Notification.next_attempt_at <= bindparam("now", type_=UTCDateTime()),
+)
+_TAKE = {
+    "status": SENDING,
+    "attempts": Notification.attempts + 1,
+    "lease_expires_at": bindparam("lease_until", type_=UTCDateTime()),
+}
+# SQLite and PostgreSQL: one statement takes the rows and reads them back.
+_CLAIM_MANY = (
     update(Notification)
     .where(
-        Notification.id == bindparam("notification_id"),
+        Notification.id.in_(bindparam("ids", expanding=True)),
         Notification.status == QUEUED,
-        or_(
-            Notification.next_attempt_at.is_(None),
-            Notification.next_attempt_at <= bindparam("now", type_=UTCDateTime()),
-        ),
+        _DUE,
     )
-    .values(
-        status=SENDING,
-        attempts=Notification.attempts + 1,
-        lease_expires_at=bindparam("lease_until", type_=UTCDateTime()),
-    )
+    .values(_TAKE)
+    .returning(*CLAIMED_COLUMNS)
 )
-_CLAIM_RETURNING = _CLAIM.returning(*CLAIMED_COLUMNS)
-_READ_CLAIMED = select(*CLAIMED_COLUMNS).where(Notification.id == bindparam("notification_id"))
-
-
-async def claim(database: Database, notification_id: int, policy: DeliveryPolicy) -> Claim | None:
-    """Take a due queued row for sending, or None when it is not there to take.
-
-    None means another worker has it, it is finished, or its retry is not due yet: in
-    every case this worker must not send. Core statements on a bare connection: this
-    runs once per message, and the ORM's unit of work has nothing to add here.
-    """
-    now = utcnow()
-    params = {"notification_id": notification_id, "now": now, "lease_until": now + policy.lease}
-    async with database.engine.begin() as connection:
-        if database.engine.dialect.update_returning:
-            # One statement takes the row and reads it (SQLite, PostgreSQL).
-            row = (await connection.execute(_CLAIM_RETURNING, params)).first()
-        elif (await connection.execute(_CLAIM, params)).rowcount == 1:
-            read = {"notification_id": notification_id}
-            row = (await connection.execute(_READ_CLAIMED, read)).first()
-        else:
-            row = None
-    # The transaction has ended: no connection is held while the notifier sends.
-    return None if row is None else _claim_of(row)
+# MySQL / MariaDB (no UPDATE ... RETURNING): one row at a time, then one read of the taken.
+_CLAIM_ONE = (
+    update(Notification)
+    .where(Notification.id == bindparam("notification_id"), Notification.status == QUEUED, _DUE)
+    .values(_TAKE)
+)
+_READ_CLAIMED = select(*CLAIMED_COLUMNS).where(
+    Notification.id.in_(bindparam("ids", expanding=True))
+)
 
 
 async def send(
@@ -204,8 +197,9 @@ async def send(
             f"{notifier.name}: no answer within {policy.send_timeout_seconds:g} s"
         )
     except Exception as exc:  # a notifier bug must not lose the notification
-        logger.exception("notifier %r raised while sending notification %s", notifier.name,
-                         message.id)
+        logger.exception(
+            "notifier %r raised while sending notification %s", notifier.name, message.id
+        )
         return DeliveryResult.retryable(f"{notifier.name}: {type(exc).__name__}: {exc}")
 
 
@@ -267,70 +261,6 @@ _RECORD = (
         }
     )
 )
-
-
-async def record(
-    database: Database, notification_id: int, attempt: int, values: dict[str, Any]
-) -> bool:
-    """Write an attempt's outcome; False when the row no longer belongs to that attempt."""
-    unknown = set(values) - set(OUTCOME_COLUMNS)
-    if unknown:
-        raise ValueError(f"not outcome columns: {', '.join(sorted(unknown))}")
-    params = {f"new_{name}": values.get(name) for name in OUTCOME_COLUMNS}
-    params.update(notification_id=notification_id, attempt=attempt)
-
-    async def write() -> int:
-        async with database.engine.begin() as connection:
-            return (await connection.execute(_RECORD, params)).rowcount
-
-    changed = await _with_retries(write, f"recording notification {notification_id}")
-    if changed != 1:
-        logger.warning(
-            "notification %s: attempt %s ended after its lease; the outcome (%s) is not "
-            "recorded, the attempt that took over decides",
-            notification_id,
-            attempt,
-            values["status"],
-        )
-    return changed == 1
-
-
-async def deliver(
-    database: Database, plugins: PluginRegistry, policy: DeliveryPolicy, notification_id: int
-) -> NotificationStatus | None:
-    """One delivery attempt of one notification; its new status, or None if not attempted."""
-    claimed = await claim(database, notification_id, policy)
-    if claimed is None:
-        return None
-    attempt = claimed.attempt
-    try:
-        result = await send(plugins, claimed.message, policy)
-    except asyncio.CancelledError:
-        # Shutting down mid-send: hand the row back now rather than when its lease ends.
-        await asyncio.shield(release(database, notification_id, attempt))
-        raise
-    values = outcome_values(result, attempt, policy, utcnow())
-    recorded = await record(database, notification_id, attempt, values)
-    log = logger.info if result.outcome is DeliveryOutcome.DELIVERED else logger.warning
-    log(
-        "notification %s attempt %s: %s%s",
-        notification_id,
-        attempt,
-        values["status"],
-        f" ({result.error})" if result.error else "",
-        extra={"notification_id": notification_id, "outcome": result.outcome.value},
-    )
-    return NotificationStatus(values["status"]) if recorded else None
-
-
-async def release(database: Database, notification_id: int, attempt: int) -> None:
-    """Put a row this process was sending back in the queue (the send's outcome is unknown)."""
-    await record(
-        database,
-        notification_id,
-        attempt,
-        {"status": QUEUED, "last_error": "the send was interrupted by a shutdown; trying again"},
-    )
 
 
 async def requeue_crashed(database: Database, policy: DeliveryPolicy) -> int:
@@ -402,24 +332,27 @@ async def due_for_dispatch(
         conditions.append(
             or_(Notification.lease_expires_at.is_(None), Notification.lease_expires_at <= now)
         )
-    async with database.sessionmaker() as session:
+    async with database.engine.connect() as connection:
         candidates: Sequence[int] = (
-            await session.scalars(
+            await connection.scalars(
                 select(Notification.id).where(*conditions).order_by(Notification.id).limit(limit)
             )
         ).all()
-        await session.commit()
-        leased: list[int] = []
-        for notification_id in candidates:
-            changed = await _changed(
-                session,
-                update(Notification)
-                .where(Notification.id == notification_id, *conditions)
-                .values(lease_expires_at=now + policy.lease),
-            )
-            if changed:
-                leased.append(notification_id)
-        await session.commit()
+        await connection.commit()
+    leased: list[int] = []
+    if candidates:
+        # Only rows still as the query saw them: another process may have leased some.
+        lease = update(Notification).values(lease_expires_at=now + policy.lease)
+        async with database.engine.begin() as connection:
+            if database.engine.dialect.update_returning:
+                statement = lease.where(Notification.id.in_(candidates), *conditions)
+                returned = await connection.scalars(statement.returning(Notification.id))
+                leased = sorted(returned.all())
+            else:
+                for notification_id in candidates:
+                    statement = lease.where(Notification.id == notification_id, *conditions)
+                    if (await connection.execute(statement)).rowcount == 1:
+                        leased.append(notification_id)
     return DispatchBatch(
         ids=leased,
         last_id=candidates[-1] if candidates else after_id,
@@ -427,13 +360,229 @@ async def due_for_dispatch(
     )
 
 
-async def forget_lease(database: Database, notification_id: int) -> None:
-    """A broker message could not be sent: let the next dispatcher pass send one."""
-    async with database.sessionmaker() as session:
-        await session.execute(
-            update(Notification)
-            .where(Notification.id == notification_id, Notification.status == QUEUED)
-            .values(lease_expires_at=None)
-            .execution_options(synchronize_session=False)
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+
+
+class MicroBatch(Generic[ItemT, ResultT]):
+    """Group commit: one batch at a time; what comes in meanwhile is the next batch.
+
+    Idle, a call runs at once, alone. Busy (the database is slow, or many sends end
+    together), calls pile up while a batch runs and go together in the next one. Each
+    `submit` waits for its own result; `run` gets a batch's items and returns their
+    results in the same order. A batch that raises fails each of its calls.
+    """
+
+    def __init__(
+        self, run: Callable[[list[ItemT]], Awaitable[list[ResultT]]], max_size: int
+    ) -> None:
+        self._run = run
+        self._max_size = max_size
+        self._pending: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, item: ItemT) -> ResultT:
+        future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_all())
+        return await future
+
+    async def _flush_all(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_size]
+                del self._pending[: self._max_size]
+                await self._flush(batch)
+        finally:
+            self._flusher = None
+            # Cancelled mid-way: no call may wait for ever.
+            pending, self._pending = self._pending, []
+            for _, future in pending:
+                future.cancel()
+
+    async def _flush(self, batch: list[tuple[ItemT, asyncio.Future[ResultT]]]) -> None:
+        try:
+            results = await self._run([item for item, _ in batch])
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def drain(self) -> None:
+        """Wait for the batch under way (at shutdown, before the database closes)."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+
+# Rows per claim or outcome statement.
+BATCH_SIZE = 100
+
+
+class _RowLost(Exception):
+    """An outcome in a batch matched no row: the batch is undone and written row by row."""
+
+
+Outcome = tuple[int, int, dict[str, Any]]  # notification id, attempt, outcome columns
+
+
+class Outbox:
+    """The outbox table as one process's deliveries use it."""
+
+    def __init__(self, database: Database, policy: DeliveryPolicy) -> None:
+        self.database = database
+        self.policy = policy
+        self._claims: MicroBatch[int, Claim | None] = MicroBatch(self._claim_batch, BATCH_SIZE)
+        self._outcomes: MicroBatch[Outcome, bool] = MicroBatch(self._record_batch, BATCH_SIZE)
+
+    @property
+    def _returning(self) -> bool:
+        return bool(self.database.engine.dialect.update_returning)
+
+    async def claim(self, notification_id: int) -> Claim | None:
+        """Take a due queued row for sending, or None when it is not there to take.
+
+        None means another worker has it, it is finished, or its retry is not due yet:
+        in every case this process must not send.
+        """
+        return await self._claims.submit(notification_id)
+
+    async def _claim_batch(self, ids: list[int]) -> list[Claim | None]:
+        now = utcnow()
+        unique = sorted(set(ids))  # one lock order for every process: no deadlocks
+        params = {"now": now, "lease_until": now + self.policy.lease}
+        async with self.database.engine.begin() as connection:
+            if self._returning:
+                result = await connection.execute(_CLAIM_MANY, {**params, "ids": unique})
+                rows = result.all()
+            else:
+                taken = [
+                    notification_id
+                    for notification_id in unique
+                    if (
+                        await connection.execute(
+                            _CLAIM_ONE, {**params, "notification_id": notification_id}
+                        )
+                    ).rowcount
+                    == 1
+                ]
+                rows = []
+                if taken:
+                    rows = (await connection.execute(_READ_CLAIMED, {"ids": taken})).all()
+        # The transaction has ended: no connection is held while the notifiers send.
+        claims = {claim.notification_id: claim for claim in map(_claim_of, rows)}
+        # Two messages for one row in one batch: the row goes to the first, once.
+        return [claims.pop(notification_id, None) for notification_id in ids]
+
+    async def record(self, notification_id: int, attempt: int, values: dict[str, Any]) -> bool:
+        """Write an attempt's outcome; False when the row no longer belongs to that attempt.
+
+        An outcome column that `values` does not name is emptied.
+        """
+        unknown = set(values) - set(OUTCOME_COLUMNS)
+        if unknown:
+            raise ValueError(f"not outcome columns: {', '.join(sorted(unknown))}")
+        recorded = await _with_retries(
+            lambda: self._outcomes.submit((notification_id, attempt, values)),
+            f"recording notification {notification_id}",
         )
-        await session.commit()
+        if not recorded:
+            logger.warning(
+                "notification %s: attempt %s ended after its lease; the outcome (%s) is not "
+                "recorded, the attempt that took over decides",
+                notification_id,
+                attempt,
+                values["status"],
+            )
+        return recorded
+
+    async def _record_batch(self, outcomes: list[Outcome]) -> list[bool]:
+        params = [
+            {
+                "notification_id": notification_id,
+                "attempt": attempt,
+                **{f"new_{name}": values.get(name) for name in OUTCOME_COLUMNS},
+            }
+            for notification_id, attempt, values in outcomes
+        ]
+        # Rows in id order, as the claims lock them: no two processes wait on each other.
+        order = sorted(range(len(outcomes)), key=lambda index: outcomes[index][0])
+        dialect = self.database.engine.dialect
+        if len(params) > 1 and dialect.supports_sane_multi_rowcount:
+            try:
+                async with self.database.engine.begin() as connection:
+                    result = await connection.execute(_RECORD, [params[i] for i in order])
+                    if result.rowcount == len(params):
+                        return [True] * len(params)
+                    raise _RowLost
+            except _RowLost:
+                pass  # rolled back: find out which attempt lost its row, one by one
+        recorded = [False] * len(params)
+        async with self.database.engine.begin() as connection:
+            for index in order:
+                recorded[index] = (await connection.execute(_RECORD, params[index])).rowcount == 1
+        return recorded
+
+    async def release(self, notification_id: int, attempt: int) -> None:
+        """Put a row this process was sending back in the queue (the outcome is unknown)."""
+        await self.record(
+            notification_id,
+            attempt,
+            {"status": QUEUED, "last_error": "the send was cut off by a shutdown; trying again"},
+        )
+
+    async def deliver(
+        self, plugins: PluginRegistry, notification_id: int
+    ) -> NotificationStatus | None:
+        """One delivery attempt of one notification; its new status, or None if none was made."""
+        claimed = await self.claim(notification_id)
+        if claimed is None:
+            return None
+        attempt = claimed.attempt
+        try:
+            result = await send(plugins, claimed.message, self.policy)
+        except asyncio.CancelledError:
+            # Stopping mid-send: hand the row back now rather than when its lease ends.
+            await asyncio.shield(self.release(notification_id, attempt))
+            raise
+        values = outcome_values(result, attempt, self.policy, utcnow())
+        recorded = await self.record(notification_id, attempt, values)
+        log = logger.info if result.outcome is DeliveryOutcome.DELIVERED else logger.warning
+        log(
+            "notification %s attempt %s: %s%s",
+            notification_id,
+            attempt,
+            values["status"],
+            f" ({result.error})" if result.error else "",
+            extra={"notification_id": notification_id, "outcome": result.outcome.value},
+        )
+        return NotificationStatus(values["status"]) if recorded else None
+
+    async def requeue_crashed(self) -> int:
+        return await requeue_crashed(self.database, self.policy)
+
+    async def due_for_dispatch(
+        self, *, take_over: bool = False, after_id: int = 0, limit: int = DISPATCH_BATCH
+    ) -> DispatchBatch:
+        return await due_for_dispatch(
+            self.database, self.policy, take_over=take_over, after_id=after_id, limit=limit
+        )
+
+    async def forget_lease(self, notification_id: int) -> None:
+        """A broker message could not be sent: let the next dispatcher pass send one."""
+        async with self.database.engine.begin() as connection:
+            await connection.execute(
+                update(Notification)
+                .where(Notification.id == notification_id, Notification.status == QUEUED)
+                .values(lease_expires_at=None)
+            )
+
+    async def close(self) -> None:
+        await self._claims.drain()
+        await self._outcomes.drain()

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi_users import BaseUserManager, IntegerIDMixin, exceptions
 from fastapi_users.password import PasswordHelper
+from fastapi_users.router.common import ErrorCode
+from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
-from fastapi_users.router.common import ErrorCode
-from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -33,6 +33,7 @@ from app.services.oauth import (
 )
 
 logger = logging.getLogger(__name__)
+
 
 @lru_cache
 def password_helper(time_cost: int, memory_kib: int) -> PasswordHelper:

@@ -16,8 +16,13 @@ from tests.mixin.support import MakeUser
 PEOPLE: list[dict[str, Any]] = [
     {"email": "alice@x.com", "name": "Alice", "points": 10, "nickname": "al", "gender": "female"},
     {"email": "bob@x.com", "name": "Bob", "points": 20, "nickname": None, "gender": "male"},
-    {"email": "carol@y.org", "name": "Carol", "points": 30, "nickname": "100%_sure",
-     "gender": "female"},
+    {
+        "email": "carol@y.org",
+        "name": "Carol",
+        "points": 30,
+        "nickname": "100%_sure",
+        "gender": "female",
+    },
     {"email": "dave@y.org", "name": "Dave", "points": 40, "nickname": "d", "gender": "male"},
 ]
 
@@ -239,8 +244,21 @@ def test_an_unknown_operator_error_lists_the_operators() -> None:
 
     assert "SampleUser.points" in caught.value.message
     assert caught.value.detail["valid"] == [
-        "eq", "ne", "gt", "ge", "lt", "le", "in", "notin", "like", "ilike",
-        "startswith", "endswith", "contains", "isnull", "between",
+        "eq",
+        "ne",
+        "gt",
+        "ge",
+        "lt",
+        "le",
+        "in",
+        "notin",
+        "like",
+        "ilike",
+        "startswith",
+        "endswith",
+        "contains",
+        "isnull",
+        "between",
     ]
 
 

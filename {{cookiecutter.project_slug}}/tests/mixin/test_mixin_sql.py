@@ -62,9 +62,7 @@ def assert_aware_utc(value: datetime) -> None:
     assert value.utcoffset() == timedelta(0)
 
 
-async def test_timestamps_are_aware_utc_and_read_back_unchanged(
-    db: Database, fake: Faker
-) -> None:
+async def test_timestamps_are_aware_utc_and_read_back_unchanged(db: Database, fake: Faker) -> None:
     started = datetime.now(UTC)
     user = await SampleUser.create(commit=True, **sample_user_values(fake))
 

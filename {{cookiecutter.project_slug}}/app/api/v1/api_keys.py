@@ -115,8 +115,10 @@ async def list_whitelist(key_id: int, user: CurrentUser, session: Session) -> li
     responses={
         **UNAUTHORIZED,
         **KEY_NOT_FOUND,
-        409: {"description": "Already listed, or the list is full "
-              "(WHITELIST_ENTRY_EXISTS, WHITELIST_LIMIT_REACHED)"},
+        409: {
+            "description": "Already listed, or the list is full "
+            "(WHITELIST_ENTRY_EXISTS, WHITELIST_LIMIT_REACHED)"
+        },
         422: {"description": "Not an IP address or CIDR range (VALIDATION_ERROR)"},
     },
 )

@@ -28,8 +28,9 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such notification of the caller's (NOTIFICATION_NOT_FOUND)"}
 }
 REJECTED: dict[int | str, dict[str, Any]] = {
-    409: {"description": "The Idempotency-Key was used for another request "
-          "(IDEMPOTENCY_KEY_REUSED)"},
+    409: {
+        "description": "The Idempotency-Key was used for another request (IDEMPOTENCY_KEY_REUSED)"
+    },
     413: {"description": "Subject, bodies and metadata are too large (NOTIFICATION_TOO_LARGE)"},
     422: {
         "description": "CHANNEL_UNKNOWN, RECIPIENTS_EMPTY, TOO_MANY_RECIPIENTS, "
