@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.bakes import BAKES, BakeCache, clean_env, run_in, tool
+from tests.bakes import BAKES, TEMPLATE_DIR, BakeCache, clean_env, run_in, tool
 
 # Run inside a bake: build Settings and every plugin's settings from the environment given,
 # the way the container would, and say which fail.
@@ -218,3 +218,12 @@ def test_start_command_leaves_client_addresses_to_the_service(bakes: BakeCache) 
     words = shlex.split(command)
     assert words[:2] == ["exec", "uvicorn"]
     assert "--no-proxy-headers" in words
+
+
+def test_template_ci_workflow_is_valid_and_runs_make_test() -> None:
+    workflow = TEMPLATE_DIR / ".github" / "workflows" / "ci.yml"
+    result = run_in(TEMPLATE_DIR, tool("check-jsonschema"), "--builtin-schema",
+                    "vendor.github-workflows", str(workflow))
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = yaml.safe_load(workflow.read_text())["jobs"]
+    assert any(step.get("run") == "make test" for job in jobs.values() for step in job["steps"])
