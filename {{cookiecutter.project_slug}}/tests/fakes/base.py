@@ -81,7 +81,7 @@ class FakeOAuthProvider:
         self.token_failure: Failure | None = None
         self.profile_failure: Failure | None = None
         # A "timeout" keeps the caller waiting this long (the client gives up sooner).
-        self.hang_seconds = 3.0
+        self.hang_seconds = 5.0
         self.calls = CallLog()
         self._pending: dict[str, PendingAuthorization] = {}
         self._codes: dict[str, Grant] = {}

@@ -135,7 +135,7 @@ class FakeGoogle(FakeOAuthProvider):
             "GOOGLE_TOKEN_URL": f"{base_url}{self.token_path}",
             "GOOGLE_REVOKE_URL": f"{base_url}/revoke",
             "GOOGLE_PEOPLE_API_URL": f"{base_url}/v1",
-            "GOOGLE_TIMEOUT_SECONDS": "1",
+            "GOOGLE_TIMEOUT_SECONDS": "2.5",
         }
 
     def token_body(self, access_token: str, grant: Grant) -> dict[str, Any]:

@@ -130,7 +130,7 @@ class FakeKakao(FakeOAuthProvider):
             "KAKAO_TOKEN_URL": f"{base_url}{self.token_path}",
             "KAKAO_USER_ME_URL": f"{base_url}{self.profile_path}",
             "KAKAO_UNLINK_URL": f"{base_url}/v1/user/unlink",
-            "KAKAO_TIMEOUT_SECONDS": "1",
+            "KAKAO_TIMEOUT_SECONDS": "2.5",
         }
 
     def token_body(self, access_token: str, grant: Grant) -> dict[str, Any]:
