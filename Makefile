@@ -11,6 +11,8 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/$(TOOLS)/bin/uv)
 VENV := .venv
 DEMO_DIR := demo
 DEMO_PROJECT := $(DEMO_DIR)/my_service
+# The template repo's own Python (the baked project's is checked in every bake).
+TEMPLATE_CODE := hooks tests bench docs/gen_settings.py examples
 
 .PHONY: demo test lint bench lock clean
 
@@ -18,9 +20,11 @@ $(CURDIR)/$(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv
 
+# Compiled bytecode up front: tests start many Python processes, and a machine that sets
+# PYTHONDONTWRITEBYTECODE would otherwise compile every library again in each of them.
 $(VENV)/.installed: requirements-dev.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	$(UV) pip install --quiet --python $(VENV)/bin/python -r requirements-dev.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(VENV)/bin/python -r requirements-dev.txt
 	touch $@
 
 # The demo bake gets its own environment, installed from its own pyproject.toml.
@@ -45,7 +49,8 @@ test: $(VENV)/.installed
 	PLUGKIT_UV=$(UV) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist worksteal tests
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check hooks tests bench
+	$(VENV)/bin/ruff check $(TEMPLATE_CODE)
+	$(VENV)/bin/ruff format --check $(TEMPLATE_CODE)
 	$(VENV)/bin/mypy hooks tests
 
 bench: $(VENV)/.installed

@@ -31,7 +31,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.002
 START_TIMEOUT_SECONDS = 60.0
 
-BARE_APP = '''
+BARE_APP = """
 from fastapi import FastAPI
 
 app = FastAPI()
@@ -40,7 +40,7 @@ app = FastAPI()
 @app.get("/health")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
-'''
+"""
 
 
 def bake_default_project(into: Path) -> Path:
@@ -152,9 +152,7 @@ def main() -> None:
             for which in order:
                 if which == "service":
                     starts[which].append(service_start())
-                    imports[which].append(
-                        time_import(args.python, "import app.main", project, env)
-                    )
+                    imports[which].append(time_import(args.python, "import app.main", project, env))
                 else:
                     starts[which].append(bare_start())
                     imports[which].append(

@@ -70,7 +70,7 @@ MESSAGE = {
 
 # Run by the project's interpreter in the project folder: the service app, a bare FastAPI
 # app with an endpoint shaped like the notification one, and a constant route.
-SERVER = '''
+SERVER = """
 from fastapi import FastAPI
 from pydantic import BaseModel
 
@@ -128,7 +128,7 @@ async def app(scope, receive, send):
         await bare(scope, receive, send)
     else:
         await service(scope, receive, send)
-'''
+"""
 
 
 def bake_default_project(into: Path) -> Path:
@@ -253,8 +253,17 @@ class Bench:
         (server_dir / "bench_server.py").write_text(SERVER)
         port = free_port()
         command = [
-            self.python, "-m", "uvicorn", "bench_server:app", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--no-access-log",
+            self.python,
+            "-m",
+            "uvicorn",
+            "bench_server:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
         ]
         with running(command, cwd=self.project, env=env, log=self.scratch / f"{name}.log") as proc:
             wait_for(lambda: http_ok(port, "/health"), "the service", proc)
@@ -306,8 +315,10 @@ async def create_mariadb_database(url: str) -> None:
     if not parsed.drivername.startswith("mysql"):
         return
     connection = await aiomysql.connect(
-        host=parsed.host or "127.0.0.1", port=parsed.port or 3306,
-        user=parsed.username or "root", password=parsed.password or "",
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 3306,
+        user=parsed.username or "root",
+        password=parsed.password or "",
     )
     try:
         async with connection.cursor() as cursor:
@@ -335,9 +346,12 @@ class Outbox:
         await self.database.create_all()
         async with self.database.sessionmaker() as session:
             user = await User.create(
-                session=session, email=f"bench-{uuid.uuid4().hex[:8]}@example.com",
+                session=session,
+                email=f"bench-{uuid.uuid4().hex[:8]}@example.com",
                 hashed_password="-",  # noqa: S106 - bench users never sign in
-                is_active=True, is_verified=True, is_superuser=False,
+                is_active=True,
+                is_verified=True,
+                is_superuser=False,
             )
             await session.commit()
             return user.id
@@ -353,9 +367,15 @@ class Outbox:
         async with self.database.sessionmaker() as session:
             rows = [
                 Notification(
-                    channel=MESSAGE["channel"], recipients=MESSAGE["to"],
-                    subject=MESSAGE["subject"], text=MESSAGE["text"], metadata_={},
-                    status="queued", attempts=0, user_id=user_id, lease_expires_at=lease,
+                    channel=MESSAGE["channel"],
+                    recipients=MESSAGE["to"],
+                    subject=MESSAGE["subject"],
+                    text=MESSAGE["text"],
+                    metadata_={},
+                    status="queued",
+                    attempts=0,
+                    user_id=user_id,
+                    lease_expires_at=lease,
                 )
                 for _ in range(count)
             ]
@@ -406,8 +426,7 @@ async def signed_credentials(client: httpx.AsyncClient) -> tuple[str, str]:
     )
     login.raise_for_status()
     bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    created = await client.post("/api/v1/users/me/api-keys", json={"memo": "bench"},
-                                headers=bearer)
+    created = await client.post("/api/v1/users/me/api-keys", json={"memo": "bench"}, headers=bearer)
     created.raise_for_status()
     return created.json()["access_key"], created.json()["secret_key"]
 
@@ -442,7 +461,9 @@ async def measure_accept(port: int, pid: int, args: argparse.Namespace) -> dict[
     async with (
         httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as bare,
         httpx.AsyncClient(
-            base_url=base_url, limits=limits, timeout=30,
+            base_url=base_url,
+            limits=limits,
+            timeout=30,
             auth=SignedAuth(access_key, secret_key),
         ) as signed,
     ):
@@ -458,8 +479,11 @@ async def measure_accept(port: int, pid: int, args: argparse.Namespace) -> dict[
                 elapsed = time.perf_counter() - started
                 cpu = cpu_seconds(pid) - cpu_before
                 phases[name].append((count / elapsed, cpu / count * 1e6))
-                print(f"  accept round {round_number + 1} {name}: {count / elapsed:,.0f} rps",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  accept round {round_number + 1} {name}: {count / elapsed:,.0f} rps",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return {
         name: (statistics.median(p[0] for p in runs), statistics.median(p[1] for p in runs))
         for name, runs in phases.items()
@@ -565,12 +589,23 @@ def bench_ses(bench: Bench) -> dict[str, Any]:
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     broker_url = args.redis_url if args.worker_broker == "redis" else args.rabbitmq_url
     settings = Settings(
-        _env_file=None, database_url=url, task_broker=args.worker_broker, broker_url=broker_url,
+        _env_file=None,
+        database_url=url,
+        task_broker=args.worker_broker,
+        broker_url=broker_url,
         task_queue=queue,
     )
     worker = [
-        bench.python, "-m", "taskiq", "worker", "app.worker:broker", "--workers", "1",
-        "--max-async-tasks", str(args.concurrency), "--no-configure-logging",
+        bench.python,
+        "-m",
+        "taskiq",
+        "worker",
+        "app.worker:broker",
+        "--workers",
+        "1",
+        "--max-async-tasks",
+        str(args.concurrency),
+        "--no-configure-logging",
     ]
     kit: list[tuple[float, float]] = []
     plain: list[tuple[float, float]] = []
@@ -584,8 +619,10 @@ def bench_ses(bench: Bench) -> dict[str, Any]:
             await baseline_ses(moto_url, 100, args.concurrency)
             for round_number in range(args.rounds):
                 steps: list[tuple[str, Callable[[], Awaitable[tuple[float, float]]]]] = [
-                    ("kit", lambda: kit_ses_round(
-                        outbox, settings, user_id, args.messages, worker_pid)),
+                    (
+                        "kit",
+                        lambda: kit_ses_round(outbox, settings, user_id, args.messages, worker_pid),
+                    ),
                     ("aioboto3", lambda: baseline_ses(moto_url, args.messages, args.concurrency)),
                 ]
                 if round_number % 2:
@@ -593,8 +630,12 @@ def bench_ses(bench: Bench) -> dict[str, Any]:
                 for name, step in steps:
                     rate, cpu = await step()
                     (kit if name == "kit" else plain).append((rate, cpu))
-                    print(f"  ses round {round_number + 1} {name}: {rate:,.0f} msg/s, "
-                          f"{cpu:,.0f} CPU µs/msg", file=sys.stderr, flush=True)
+                    print(
+                        f"  ses round {round_number + 1} {name}: {rate:,.0f} msg/s, "
+                        f"{cpu:,.0f} CPU µs/msg",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         finally:
             await outbox.close()
             await delete_queue(args.worker_broker, args, queue)
@@ -604,7 +645,9 @@ def bench_ses(bench: Bench) -> dict[str, Any]:
         env = bench.base_env(url)
         env.update(
             bench.ses_env(moto_url),
-            TASK_BROKER=args.worker_broker, BROKER_URL=broker_url, TASK_QUEUE=queue,
+            TASK_BROKER=args.worker_broker,
+            BROKER_URL=broker_url,
+            TASK_QUEUE=queue,
             DELIVERY_CONCURRENCY=str(args.concurrency),
         )
         # The worker makes the tables (development settings) before this process needs them.
@@ -687,8 +730,10 @@ def bench_health(bench: Bench) -> dict[str, Any]:
     with bench.moto() as moto_url:
         env = bench.base_env(url)
         env.update(
-            bench.ses_env(moto_url), TASK_BROKER="inprocess",
-            DELIVERY_CONCURRENCY=str(args.concurrency), DELIVERY_POLL_SECONDS="0.2",
+            bench.ses_env(moto_url),
+            TASK_BROKER="inprocess",
+            DELIVERY_CONCURRENCY=str(args.concurrency),
+            DELIVERY_POLL_SECONDS="0.2",
         )
         with bench.server(env, "health") as (port, _):
             return asyncio.run(measure_health(port, url, args))
@@ -707,8 +752,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         accept = results["accept"]
         bare_rps = accept["bare FastAPI"][0]
         print()
-        print(f"## 1. accept ({args.rounds} rounds of {args.seconds:g} s per route, "
-              f"broker {args.accept_broker})")
+        print(
+            f"## 1. accept ({args.rounds} rounds of {args.seconds:g} s per route, "
+            f"broker {args.accept_broker})"
+        )
         print()
         print("| route | rps (median) | ratio to bare | server CPU µs/request |")
         print("|---|---:|---:|---:|")
@@ -724,30 +771,35 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         rate, cpu = ses["aioboto3"]
         print(f"| plain aioboto3 loop, one client | {rate:,.0f} | 1.00 | {cpu:,.0f} |")
         kit_rate, kit_cpu = ses["kit"]
-        print(f"| kit: taskiq worker ({args.worker_broker}) | {kit_rate:,.0f} | "
-              f"{kit_rate / rate:.2f} | "
-              f"{kit_cpu:,.0f} |")
+        print(
+            f"| kit: taskiq worker ({args.worker_broker}) | {kit_rate:,.0f} | "
+            f"{kit_rate / rate:.2f} | "
+            f"{kit_cpu:,.0f} |"
+        )
     if "health" in results:
         health = results["health"]
         print()
-        print(f"## 3. latency during an in-process burst of {args.burst} SES deliveries "
-              f"({args.burst / health['burst_seconds']:,.0f} msg/s, "
-              f"{health['burst_seconds']:.1f} s)")
+        print(
+            f"## 3. latency during an in-process burst of {args.burst} SES deliveries "
+            f"({args.burst / health['burst_seconds']:,.0f} msg/s, "
+            f"{health['burst_seconds']:.1f} s)"
+        )
         print()
         print("| route | phase | requests | p50 ms | p99 ms | max ms |")
         print("|---|---|---:|---:|---:|---:|")
         for path in ("/health", "/bench/constant"):
             for phase in ("quiet", "burst"):
                 values = health[phase][path]
-                print(f"| {path} | {phase} | {len(values)} | {percentile(values, 0.5):.1f} | "
-                      f"{percentile(values, 0.99):.1f} | {max(values):.1f} |")
+                print(
+                    f"| {path} | {phase} | {len(values)} | {percentile(values, 0.5):.1f} | "
+                    f"{percentile(values, 0.99):.1f} | {max(values):.1f} |"
+                )
         print()
         print("| event loop lag (a 5 ms sleep, inside the service) | samples | p99 ms | max ms |")
         print("|---|---:|---:|---:|")
         for phase in ("quiet", "burst"):
             lag = health["lag"][phase]
-            print(f"| {phase} | {lag['samples']:.0f} | {lag['p99_ms']:.1f} | "
-                  f"{lag['max_ms']:.1f} |")
+            print(f"| {phase} | {lag['samples']:.0f} | {lag['p99_ms']:.1f} | {lag['max_ms']:.1f} |")
 
 
 def main() -> None:
@@ -758,8 +810,12 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="default: a SQLite file")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--rabbitmq-url", default="amqp://guest:guest@127.0.0.1:5672/")
-    parser.add_argument("--worker-broker", default="redis", choices=["redis", "rabbitmq"],
-                        help="the broker the SES benchmark's worker uses")
+    parser.add_argument(
+        "--worker-broker",
+        default="redis",
+        choices=["redis", "rabbitmq"],
+        help="the broker the SES benchmark's worker uses",
+    )
     parser.add_argument("--accept-broker", default="inprocess", choices=["inprocess", "redis"])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one phase")
     parser.add_argument("--rounds", type=int, default=3)

@@ -52,7 +52,7 @@ DEFAULT_MARIADB_URL = "mysql+aiomysql://root@127.0.0.1:3306/plugkit_bench"
 
 # Run by the project's interpreter in the project folder: the service app, plus a bare
 # FastAPI app and a constant route, behind one ASGI callable.
-SERVER = '''
+SERVER = """
 from fastapi import FastAPI
 
 from app.main import create_app
@@ -78,7 +78,7 @@ async def app(scope, receive, send):
         await bare(scope, receive, send)
     else:
         await service(scope, receive, send)
-'''
+"""
 
 
 def bake_default_project(into: Path) -> Path:
@@ -231,8 +231,17 @@ def run_database(project: Path, scratch: Path, database: str, args: argparse.Nam
         "SECRET_KEY": secrets.token_urlsafe(48),
     }
     command = [
-        args.python, "-m", "uvicorn", "bench_server:app", "--host", "127.0.0.1",
-        "--port", str(port), "--log-level", "warning", "--no-access-log",
+        args.python,
+        "-m",
+        "uvicorn",
+        "bench_server:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
     ]
     # The service's own access log stays on, as in production; it goes nowhere here.
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
@@ -260,7 +269,9 @@ def run_database(project: Path, scratch: Path, database: str, args: argparse.Nam
 def report(results: dict[str, Results], args: argparse.Namespace) -> None:
     interpreter = subprocess.run(  # noqa: S603
         [args.python, "-c", "import platform; print(platform.python_version())"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     print(
         f"# users/me: Python {interpreter}, {platform.machine()}, {os.cpu_count()} CPUs, "

@@ -28,7 +28,7 @@ PLUGINS = ("google", "kakao", "ses", "smtp", "kakaotalk")
 ALL_PLUGINS_ON = {f"use_{name}": "y" for name in PLUGINS}
 
 # Runs inside the bake: prints one JSON document describing every settings class.
-INTROSPECT = r'''
+INTROSPECT = r"""
 import enum, importlib, json, sys, types, typing
 from pathlib import Path
 
@@ -110,7 +110,7 @@ for path in sorted(Path("app/plugins").glob("*/settings.py")):
         ):
             groups.append(describe(value, path.parent.name, module_name))
 json.dump(groups, sys.stdout)
-'''
+"""
 
 VARIABLE_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=")
 SECTION_LINE = re.compile(r"^#\s*---")
@@ -195,9 +195,7 @@ def code(text: str) -> str:
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
-def render(
-    groups: list[dict[str, Any]], meanings: dict[str, str], notes: dict[str, str]
-) -> str:
+def render(groups: list[dict[str, Any]], meanings: dict[str, str], notes: dict[str, str]) -> str:
     lines = [
         "# Settings",
         "",
@@ -244,7 +242,8 @@ def render(
         lines.append("")
     if missing:
         raise SystemExit(
-            "no comment in .env.example explains: " + ", ".join(missing)
+            "no comment in .env.example explains: "
+            + ", ".join(missing)
             + " (add one above each variable)"
         )
     return "\n".join(lines)

@@ -30,6 +30,14 @@ NEEDS_ANY = {
     "tests/test_oauth_flow_common.py": list(OAUTH_PROVIDERS),
 }
 
+# The real-worker delivery tests of each broker: a bake keeps those of the broker it picked
+# (none for the in-process broker, whose delivery the other tests cover).
+BROKER_TESTS = {
+    "redis": "tests/test_worker_redis.py",
+    "rabbitmq": "tests/test_worker_rabbitmq.py",
+}
+WORKER_TESTS_BASE = "tests/worker_delivery.py"
+
 SECRET_PLACEHOLDER = "change-me"  # noqa: S105 - the marker we replace, not a secret
 
 
@@ -55,6 +63,15 @@ def prune_plugins(root: Path) -> list[str]:
         if not any(PICKED[name] for name in needed):
             remove(root / relative)
     return removed
+
+
+def prune_broker_tests(root: Path) -> None:
+    picked = ANSWERS["task_broker"]
+    for broker, relative in BROKER_TESTS.items():
+        if broker != picked:
+            remove(root / relative)
+    if picked not in BROKER_TESTS:
+        remove(root / WORKER_TESTS_BASE)
 
 
 def write_env(root: Path) -> None:
@@ -94,12 +111,15 @@ def write_lock(root: Path) -> str:
 def main() -> None:
     root = Path.cwd()
     removed = prune_plugins(root)
+    prune_broker_tests(root)
     write_env(root)
     lock_note = write_lock(root)
     picked = [name for name, on in PICKED.items() if on]
     print(f"\n{ANSWERS['project_name']} is ready in {root}")
-    print(f"Plugins: {', '.join(['console', *picked])}" + (
-        f" (left out: {', '.join(removed)})" if removed else ""))
+    print(
+        f"Plugins: {', '.join(['console', *picked])}"
+        + (f" (left out: {', '.join(removed)})" if removed else "")
+    )
     print(lock_note)
     print("Next steps:")
     print(f"  cd {root.name}")

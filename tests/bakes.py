@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -62,12 +63,25 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_in(project: Path, *args: str, env: dict[str, str] | None = None,
-           timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_in(
+    project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own tools, fixed arguments
-        list(args), cwd=project, env=env or clean_env(), capture_output=True, text=True,
-        timeout=timeout, check=False,
+        list(args),
+        cwd=project,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
+
+
+def uv_command() -> str:
+    """The uv that `make test` bootstrapped (PLUGKIT_UV), or the one on PATH."""
+    uv = os.environ.get("PLUGKIT_UV") or shutil.which("uv")
+    assert uv, "uv is needed: run the tests through `make test`, which provides it"
+    return uv
 
 
 def tool(name: str) -> str:
@@ -84,8 +98,9 @@ class BakeCache:
 
     def project(self, bake_id: str) -> Path:
         if bake_id not in self.projects:
-            result = self.cookies.bake(extra_context=BAKES_BY_ID[bake_id].answers,
-                                       template=str(TEMPLATE_DIR))
+            result = self.cookies.bake(
+                extra_context=BAKES_BY_ID[bake_id].answers, template=str(TEMPLATE_DIR)
+            )
             assert result.exception is None, f"bake {bake_id} failed: {result.exception}"
             assert result.exit_code == 0
             self.projects[bake_id] = Path(result.project_path)

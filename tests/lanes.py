@@ -34,10 +34,14 @@ class Lane:
 
 
 SERVER_LANES = (
-    Lane("mariadb", os.environ.get("PLUGKIT_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306/test")),
+    Lane(
+        "mariadb", os.environ.get("PLUGKIT_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306/test")
+    ),
     Lane(
         "postgresql",
-        os.environ.get("PLUGKIT_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"),
+        os.environ.get(
+            "PLUGKIT_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        ),
     ),
 )
 
@@ -60,8 +64,10 @@ def available_lanes() -> dict[str, Lane | None]:
 
 
 def missing_lanes_message(missing: list[Lane]) -> str:
-    return "; ".join(f"{lane.name} lane not run: nothing answers on {lane.address[0]}:"
-                     f"{lane.address[1]}" for lane in missing)
+    return "; ".join(
+        f"{lane.name} lane not run: nothing answers on {lane.address[0]}:{lane.address[1]}"
+        for lane in missing
+    )
 
 
 async def _run_admin(lane: Lane, statement: str) -> None:
@@ -70,8 +76,11 @@ async def _run_admin(lane: Lane, statement: str) -> None:
         import aiomysql
 
         connection = await aiomysql.connect(
-            host=url.host, port=url.port or 3306, user=url.username or "root",
-            password=url.password or "", autocommit=True,
+            host=url.host,
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+            autocommit=True,
         )
         try:
             async with connection.cursor() as cursor:
@@ -82,8 +91,11 @@ async def _run_admin(lane: Lane, statement: str) -> None:
         import asyncpg
 
         connection = await asyncpg.connect(
-            host=url.host, port=url.port or 5432, user=url.username or "postgres",
-            password=url.password, database=url.database or "postgres",
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username or "postgres",
+            password=url.password,
+            database=url.database or "postgres",
         )
         try:
             await connection.execute(statement)

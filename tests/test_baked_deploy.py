@@ -74,8 +74,11 @@ def test_env_example_lists_every_setting_with_a_comment(bakes: BakeCache, bake: 
     assert result.returncode == 0, result.stderr
     settings = json.loads(result.stdout)
     lines = (project / ".env.example").read_text().splitlines()
-    listed = {line.split("=", 1)[0]: index for index, line in enumerate(lines)
-              if "=" in line and not line.startswith("#")}
+    listed = {
+        line.split("=", 1)[0]: index
+        for index, line in enumerate(lines)
+        if "=" in line and not line.startswith("#")
+    }
     assert [name for name in settings if name not in listed] == []
 
     def has_comment_above(index: int) -> bool:
@@ -143,20 +146,31 @@ def test_dockerfile_command_names_an_importable_app_factory(bakes: BakeCache, ba
 def test_ci_workflow_is_valid_and_runs_the_checks(bakes: BakeCache, bake: Any) -> None:
     project = bakes.project(bake.id)
     workflow = project / ".github" / "workflows" / "ci.yml"
-    result = run_in(project, tool("check-jsonschema"), "--builtin-schema",
-                    "vendor.github-workflows", str(workflow))
+    result = run_in(
+        project,
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.github-workflows",
+        str(workflow),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     jobs = yaml.safe_load(workflow.read_text())["jobs"]
     runs = " \n".join(step.get("run", "") for job in jobs.values() for step in job["steps"])
     for command in ("pytest", "ruff check", "mypy"):
         assert command in runs
-    assert any("docker/build-push-action" in step.get("uses", "")
-               for job in jobs.values() for step in job["steps"])
+    assert any(
+        "docker/build-push-action" in step.get("uses", "")
+        for job in jobs.values()
+        for step in job["steps"]
+    )
 
 
 def _dockerfile_command(project: Path) -> str:
-    line = next(line for line in (project / "Dockerfile").read_text().splitlines()
-                if line.startswith("CMD "))
+    line = next(
+        line
+        for line in (project / "Dockerfile").read_text().splitlines()
+        if line.startswith("CMD ")
+    )
     return " ".join(json.loads(line.removeprefix("CMD ")))
 
 
@@ -174,8 +188,17 @@ def test_docker_commands_work_in_a_fresh_environment(bakes: BakeCache, tmp_path:
     venv = tmp_path / "venv"
     env = clean_env(UV_PROJECT_ENVIRONMENT=str(venv), UV_PYTHON_DOWNLOADS="never")
     env.pop("VIRTUAL_ENV", None)
-    synced = run_in(project, uv, "sync", "--frozen", "--no-dev", "--no-editable",
-                    "--python", sys.executable, env=env)
+    synced = run_in(
+        project,
+        uv,
+        "sync",
+        "--frozen",
+        "--no-dev",
+        "--no-editable",
+        "--python",
+        sys.executable,
+        env=env,
+    )
     assert synced.returncode == 0, synced.stderr
     assert not (venv / "bin" / "pytest").exists(), "dev tools leaked into the production install"
 
@@ -192,7 +215,11 @@ def test_docker_commands_work_in_a_fresh_environment(bakes: BakeCache, tmp_path:
 
     server = subprocess.Popen(  # noqa: S603 - the Dockerfile's own command, as it runs
         ["/bin/sh", "-c", _dockerfile_command(project).removeprefix("sh -c ")],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         url = f"http://127.0.0.1:{env['PORT']}/health"
@@ -222,8 +249,13 @@ def test_start_command_leaves_client_addresses_to_the_service(bakes: BakeCache) 
 
 def test_template_ci_workflow_is_valid_and_runs_make_test() -> None:
     workflow = TEMPLATE_DIR / ".github" / "workflows" / "ci.yml"
-    result = run_in(TEMPLATE_DIR, tool("check-jsonschema"), "--builtin-schema",
-                    "vendor.github-workflows", str(workflow))
+    result = run_in(
+        TEMPLATE_DIR,
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.github-workflows",
+        str(workflow),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     jobs = yaml.safe_load(workflow.read_text())["jobs"]
     assert any(step.get("run") == "make test" for job in jobs.values() for step in job["steps"])

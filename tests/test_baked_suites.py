@@ -16,7 +16,9 @@ _AVAILABLE = available_lanes()
 def _suite_params() -> list[Any]:
     params = []
     for bake in (bake for bake in BAKES if bake.suite_same_as is None):
-        params.append(pytest.param(bake, "sqlite", id=f"{bake.id}-sqlite"))
+        # The defaults bake's SQLite run is its own `make test`, in test_fresh_install.py.
+        if bake.id != "defaults":
+            params.append(pytest.param(bake, "sqlite", id=f"{bake.id}-sqlite"))
         for lane in bake.server_lanes:
             # A missing server is reported in the summary on a laptop; in CI it is a failure.
             if _AVAILABLE[lane] is not None or lanes_required():

@@ -18,13 +18,28 @@ LEFTOVER = re.compile(r"{{\s*cookiecutter|{%|%}")
 # must be gone from them.
 RUNTIME_TEMPLATES = "app/templates/"
 GENERATOR_LEFTOVER = re.compile(r"{{\s*cookiecutter|cookiecutter\.")
-TEXT_SUFFIXES = {".py", ".toml", ".md", ".txt", ".yml", ".yaml", ".cfg", ".ini", ".html",
-                 ".example", ".json", ".env", ".sh", ""}
+TEXT_SUFFIXES = {
+    ".py",
+    ".toml",
+    ".md",
+    ".txt",
+    ".yml",
+    ".yaml",
+    ".cfg",
+    ".ini",
+    ".html",
+    ".example",
+    ".json",
+    ".env",
+    ".sh",
+    "",
+}
 
 
 def baked_text_files(project: Path) -> list[Path]:
     return [
-        path for path in project.rglob("*")
+        path
+        for path in project.rglob("*")
         if path.is_file() and path.suffix in TEXT_SUFFIXES and ".venv" not in path.parts
     ]
 
@@ -87,6 +102,25 @@ def test_python_version_answer_reaches_the_tools(bakes: BakeCache) -> None:
     assert 'target-version = "py313"' in pyproject
 
 
+@pytest.mark.parametrize(
+    ("bake_id", "worker_tests"),
+    [
+        ("defaults", set()),
+        ("redis-broker", {"test_worker_redis.py", "worker_delivery.py"}),
+        ("rabbitmq-broker", {"test_worker_rabbitmq.py", "worker_delivery.py"}),
+    ],
+)
+def test_task_broker_answer_keeps_its_worker_tests_and_services(
+    bakes: BakeCache, bake_id: str, worker_tests: set[str]
+) -> None:
+    project = bakes.project(bake_id)
+    present = {path.name for path in (project / "tests").glob("*worker_*.py")}
+    assert present == worker_tests
+    workflow = (project / ".github" / "workflows" / "ci.yml").read_text()
+    assert ("rabbitmq:" in workflow) == (bake_id == "rabbitmq-broker")
+    assert "redis:" in workflow  # the nonce store's tests use Redis in every bake
+
+
 def test_env_gets_fresh_secrets_every_bake(cookies: Any) -> None:
     first = cookies.bake(template=str(TEMPLATE_DIR)).project_path
     second = cookies.bake(template=str(TEMPLATE_DIR), extra_context={"project_name": "Other"})
@@ -111,14 +145,18 @@ def _env_pairs(path: Path) -> list[tuple[str, str]]:
 
 
 UNSUPPORTED = [
-    pytest.param({"use_kakao": "n", "use_kakaotalk": "y"}, "use_kakaotalk needs use_kakao",
-                 id="kakaotalk-without-kakao"),
+    pytest.param(
+        {"use_kakao": "n", "use_kakaotalk": "y"},
+        "use_kakaotalk needs use_kakao",
+        id="kakaotalk-without-kakao",
+    ),
     pytest.param({"project_slug": "my-service"}, "lower-case Python identifier", id="slug-dash"),
     pytest.param({"project_slug": "1service"}, "lower-case Python identifier", id="slug-digit"),
     pytest.param({"project_slug": "class"}, "lower-case Python identifier", id="slug-keyword"),
     pytest.param({"project_slug": "app"}, "clashes with a folder", id="slug-app"),
-    pytest.param({"project_name": 'My "Quoted" Service'}, "must not contain quotes",
-                 id="name-quotes"),
+    pytest.param(
+        {"project_name": 'My "Quoted" Service'}, "must not contain quotes", id="name-quotes"
+    ),
     pytest.param({"use_ses": "maybe"}, "must be 'y' or 'n'", id="yes-no"),
     pytest.param({"author_email": "nobody"}, "is not an email address", id="email"),
 ]
@@ -137,14 +175,15 @@ def test_unsupported_answers_fail_before_generation(
 
 
 def _requirement_names(requirements: list[str]) -> set[str]:
-    return {re.split(r"[\[<>=!~; ]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
-            for line in requirements if line.strip() and not line.strip().startswith("#")}
+    return {
+        re.split(r"[\[<>=!~; ]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
+        for line in requirements
+        if line.strip() and not line.strip().startswith("#")
+    }
 
 
 @pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
-def test_template_test_environment_holds_every_bake_dependency(
-    bakes: BakeCache, bake: Any
-) -> None:
+def test_template_test_environment_holds_every_bake_dependency(bakes: BakeCache, bake: Any) -> None:
     """The shared environment the bake suites run in must hold what each bake declares."""
     project = tomllib.loads((bakes.project(bake.id) / "pyproject.toml").read_text())["project"]
     declared = _requirement_names(
@@ -174,8 +213,12 @@ print(json.dumps(sorted(path for path in app.openapi()["paths"] if path.endswith
 
 @pytest.mark.parametrize(
     ("bake_id", "providers"),
-    [("defaults", {"google", "kakao"}), ("google-only", {"google"}),
-     ("kakao-only", {"kakao"}), ("no-oauth", set())],
+    [
+        ("defaults", {"google", "kakao"}),
+        ("google-only", {"google"}),
+        ("kakao-only", {"kakao"}),
+        ("no-oauth", set()),
+    ],
 )
 def test_oauth_routes_and_dependency_follow_the_providers_picked(
     bakes: BakeCache, bake_id: str, providers: set[str]
@@ -183,8 +226,11 @@ def test_oauth_routes_and_dependency_follow_the_providers_picked(
     project = bakes.project(bake_id)
     result = run_in(project, sys.executable, "-c", OAUTH_ROUTES)
     assert result.returncode == 0, result.stderr
-    expected = sorted(f"/api/v1/auth/{name}/{transport}/authorize"
-                      for name in providers for transport in ("cookie", "jwt"))
+    expected = sorted(
+        f"/api/v1/auth/{name}/{transport}/authorize"
+        for name in providers
+        for transport in ("cookie", "jwt")
+    )
     assert json.loads(result.stdout) == expected
     dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]
     assert any("httpx-oauth" in dep for dep in dependencies["dependencies"]) == bool(providers)

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.bakes import TEMPLATE_DIR, BakeCache, clean_env, run_in
+from tests.bakes import TEMPLATE_DIR, BakeCache, clean_env, run_in, uv_command
 
 EXAMPLE = TEMPLATE_DIR / "examples" / "plugkit-naver"
 # Each must pass inside the service's environment; together they are the user's story.
@@ -20,12 +20,6 @@ STORY = (
     "test_a_naver_failure_is_a_502_and_creates_no_user[profile-500]",
     "test_a_naver_failure_is_a_502_and_creates_no_user[token-refused]",
 )
-
-
-def uv_command() -> str:
-    uv = os.environ.get("PLUGKIT_UV") or shutil.which("uv")
-    assert uv, "uv is needed: run the tests through `make test`, which provides it"
-    return uv
 
 
 def test_installing_the_naver_package_beside_a_bake_adds_naver_sign_in(

@@ -24,7 +24,7 @@ from app.core.interfaces import DeliveryResult, Notifier, OutgoingMessage
 from app.models.base import utcnow
 from app.models.notification import Notification
 from app.services.delivery import DeliveryPolicy, Outbox
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, reset_database
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
     FAST_DELIVERY,
@@ -102,8 +102,7 @@ async def service(
     application = build_app(delivery_settings, notifier)
     async with application.router.lifespan_context(application):
         yield application
-    await application.state.database.drop_all()
-    await application.state.database.dispose()
+    await reset_database(application.state.database)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, reset_database
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
     FAST_DELIVERY,
@@ -45,12 +45,11 @@ def target() -> Iterator[WebhookTarget]:
 
 @pytest.fixture
 async def service(api_settings: Settings, target: WebhookTarget) -> AsyncIterator[FastAPI]:
-    target.forget()  # ids start again from 1 in each test's fresh tables
+    target.forget()  # each test counts only its own deliveries
     application = build_app(api_settings, WebhookPlugin(target.url))
     async with application.router.lifespan_context(application):
         yield application
-    await application.state.database.drop_all()
-    await application.state.database.dispose()
+    await reset_database(application.state.database)
 
 
 @pytest.fixture

@@ -38,6 +38,10 @@ def to_async_url(url: str) -> URL:
     return parsed
 
 
+# How long a SQLite write waits for another connection's write to finish.
+SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
+
+
 def _current_task_id() -> int:
     return id(asyncio.current_task())
 
@@ -55,6 +59,10 @@ class Database:
             engine_options.update(
                 pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
             )
+        else:
+            # One writer at a time: under a burst a write may wait for the lock for seconds,
+            # which beats failing with "database is locked" (the driver gives up after 5 s).
+            engine_options.update(connect_args={"timeout": SQLITE_LOCK_TIMEOUT_SECONDS})
         self.engine: AsyncEngine = create_async_engine(self.url, **engine_options)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # One session per asyncio task: each request (and each worker job) gets its own.

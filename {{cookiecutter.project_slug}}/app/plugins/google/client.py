@@ -10,6 +10,7 @@ import httpx
 from httpx_oauth.clients.google import BASE_SCOPES, GoogleOAuth2
 from httpx_oauth.exceptions import GetIdEmailError, GetProfileError
 
+from app.core.http import outbound_client
 from app.plugins.google.profile import people_account_id, primary_entry
 from app.plugins.google.settings import GoogleSettings
 
@@ -38,7 +39,7 @@ class GooglePeopleOAuth2(GoogleOAuth2):
         self.timeout = settings.timeout_seconds
 
     def get_httpx_client(self) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
-        return httpx.AsyncClient(timeout=self.timeout)
+        return outbound_client(self.timeout)
 
     async def get_profile(self, token: str) -> dict[str, Any]:
         """The People API person; every failure (refusal, timeout, garbage) is a GetProfileError."""

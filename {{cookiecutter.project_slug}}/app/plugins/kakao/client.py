@@ -12,6 +12,7 @@ from httpx_oauth.clients.kakao import KakaoOAuth2
 from httpx_oauth.exceptions import GetIdEmailError, GetProfileError
 from httpx_oauth.oauth2 import OAuth2ClientAuthMethod
 
+from app.core.http import outbound_client
 from app.plugins.kakao.profile import kakao_account_id
 from app.plugins.kakao.settings import KakaoSettings
 
@@ -32,7 +33,7 @@ class KakaoUserOAuth2(KakaoOAuth2):
         self.timeout = settings.timeout_seconds
 
     def get_httpx_client(self) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
-        return httpx.AsyncClient(timeout=self.timeout)
+        return outbound_client(self.timeout)
 
     def build_request(
         self,

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.http import outbound_client
 from app.core.interfaces import DeliveryOutcome, DeliveryResult, OutgoingMessage
 from app.core.logging import PLUGINS_LOGGER
 from app.models.base import Base
@@ -406,7 +407,7 @@ class KakaoTalkNotifier:
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.settings.timeout_seconds)
+            self._http = outbound_client(self.settings.timeout_seconds)
             self.clients_created += 1
         return self._http
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.core.database import Database
+from tests.conftest import empty_tables, reset_database
 
 
 @pytest.fixture
@@ -19,11 +20,10 @@ def database_url(tmp_path: Path) -> str:
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
-    # Start clean even if an earlier run on this server was cut short.
-    await db.drop_all()
     await db.create_all()
+    # Start clean even if an earlier run on this server was cut short.
+    await empty_tables(db)
     try:
         yield db
     finally:
-        await db.drop_all()
-        await db.dispose()
+        await reset_database(db)

@@ -24,6 +24,7 @@ from app.plugins.kakaotalk.notifier import TEXT_LIMIT, KakaoTalkNotifier, memo_t
 from app.plugins.kakaotalk.plugin import kakaotalk_notifiers, register_notifiers
 from app.plugins.kakaotalk.settings import KakaoTalkSettings
 from app.plugins.kakaotalk.tests.fake_kakao import FakeKakaoTalk
+from tests.conftest import reset_database
 from tests.fakes.server import LiveServer
 
 CLIENT_ID = "talk-rest-api-key"
@@ -453,8 +454,7 @@ async def test_the_app_wires_the_notifier_to_its_database(
         # Without KAKAOTALK_LINK_URL the button leads to the service itself.
         assert memo.template["link"]["web_url"] == PUBLIC_URL
     finally:
-        await database.drop_all()
-        await database.dispose()
+        await reset_database(database)
 
 
 async def test_tokens_stay_out_of_the_logs(
