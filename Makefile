@@ -14,7 +14,7 @@ DEMO_PROJECT := $(DEMO_DIR)/my_service
 # The template repo's own Python (the baked project's is checked in every bake).
 TEMPLATE_CODE := hooks tests bench docs/gen_settings.py examples
 
-.PHONY: demo test lint bench lock clean
+.PHONY: demo test lint audit bench lock clean
 
 $(CURDIR)/$(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -52,6 +52,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(TEMPLATE_CODE)
 	$(VENV)/bin/ruff format --check $(TEMPLATE_CODE)
 	$(VENV)/bin/mypy hooks tests
+	$(VENV)/bin/bandit -q -r $(TEMPLATE_CODE) --severity-level medium
+
+# Known vulnerabilities in the pinned test environment. Not part of `make test`: it asks an
+# advisory service over the network.
+audit: $(VENV)/.installed
+	$(VENV)/bin/pip-audit --disable-pip --no-deps --strict --progress-spinner off -r requirements-dev.txt
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/run_all.py

@@ -156,7 +156,7 @@ def test_ci_workflow_is_valid_and_runs_the_checks(bakes: BakeCache, bake: Any) -
     assert result.returncode == 0, result.stdout + result.stderr
     jobs = yaml.safe_load(workflow.read_text())["jobs"]
     runs = " \n".join(step.get("run", "") for job in jobs.values() for step in job["steps"])
-    for command in ("pytest", "ruff check", "mypy"):
+    for command in ("pytest", "ruff check", "mypy", "bandit", "uv export --frozen", "pip-audit"):
         assert command in runs
     assert any(
         "docker/build-push-action" in step.get("uses", "")
@@ -258,4 +258,6 @@ def test_template_ci_workflow_is_valid_and_runs_make_test() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     jobs = yaml.safe_load(workflow.read_text())["jobs"]
-    assert any(step.get("run") == "make test" for job in jobs.values() for step in job["steps"])
+    runs = [step.get("run") for job in jobs.values() for step in job["steps"]]
+    assert "make test" in runs
+    assert "make audit" in runs

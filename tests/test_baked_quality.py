@@ -1,4 +1,4 @@
-"""Every bake is ruff- and mypy-clean, as its own CI will demand."""
+"""Every bake is ruff-, mypy- and bandit-clean, as its own CI will demand."""
 
 from __future__ import annotations
 
@@ -21,6 +21,27 @@ def test_template_code_passes_ruff_and_mypy() -> None:
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
     typed = run_in(TEMPLATE_DIR, tool("mypy"), "hooks", "tests")
     assert typed.returncode == 0, typed.stdout + typed.stderr
+
+
+# Bandit's gate: a medium or high finding fails; accepted ones carry `# nosec BXXX - reason`.
+BANDIT_GATE = ("--severity-level", "medium", "--confidence-level", "low")
+
+
+def test_template_code_passes_bandit() -> None:
+    result = run_in(TEMPLATE_DIR, tool("bandit"), "-q", "-r", *TEMPLATE_CODE, *BANDIT_GATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
+def test_bake_passes_bandit(bakes: BakeCache, bake: Any) -> None:
+    """The command of the bake's `make lint` and CI: its pyproject.toml leaves out tests."""
+    project = bakes.project(bake.id)
+    scanned = ("app", "migrations")
+    command = ("-q", "-c", "pyproject.toml", "-r", *scanned, *BANDIT_GATE)
+    result = run_in(project, tool("bandit"), *command)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lint = (project / "Makefile").read_text()
+    assert "bandit -q -c pyproject.toml -r app migrations --severity-level medium" in lint
 
 
 @pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
