@@ -18,6 +18,7 @@ from app.core.logging import configure_logging, get_api_logger
 from app.core.middleware import RequestContextMiddleware
 from app.core.plugins import PluginRegistry, create_plugin_manager
 from app.services.nonces import create_nonce_store
+from app.services.rate_limits import create_rate_limiter
 from app.worker import Delivery
 
 
@@ -35,6 +36,7 @@ def create_app(
     )
     plugins = PluginRegistry.collect(plugin_manager or create_plugin_manager(settings), settings)
     nonce_store = create_nonce_store(settings, database)
+    rate_limiter = create_rate_limiter(settings)
     delivery = Delivery(settings)
 
     @asynccontextmanager
@@ -58,6 +60,7 @@ def create_app(
             await delivery.stop()
             await plugins.shutdown(app)
             await nonce_store.close()
+            await rate_limiter.close()
             await database.dispose()
 
     app = FastAPI(title=settings.project_name, lifespan=lifespan)
@@ -65,6 +68,7 @@ def create_app(
     app.state.database = database
     app.state.plugins = plugins
     app.state.nonce_store = nonce_store
+    app.state.rate_limiter = rate_limiter
     app.state.delivery = delivery
 
     install_error_handlers(app)

@@ -50,6 +50,9 @@ def build_test_settings(default_database_url: str, **overrides: Any) -> Settings
         # Argon2 at its production cost takes a quarter second per hash; tests hash a lot.
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 64,
+        # Tests sign in and register far more often than people do; tests/test_rate_limits.py
+        # switches the limits on.
+        "rate_limits_enabled": False,
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Request
 
 from app.core.context import set_current_user
 from app.services.client_address import resolve_client_address
+from app.services.rate_limits import RateLimitScope
 from app.services.signed_requests import ApiCaller, SignedRequest, authenticate_signed_request
 from app.services.signing import (
     API_KEY_HEADER,
@@ -61,6 +62,9 @@ async def verify_signed_request(
         nonce_store=state.nonce_store,
     )
     set_current_user(caller.user_id, None)
+    # Counted per key once the signature holds: forged requests naming someone's key
+    # must not use up that key's allowance.
+    await state.rate_limiter.check(RateLimitScope.SIGNED_API, str(caller.api_key_id))
     return caller
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app import PROJECT_SLUG
@@ -39,6 +41,40 @@ BROKER_URL_SCHEMES = {
     TaskBroker.REDIS: ("redis://", "rediss://", "unix://"),
     TaskBroker.RABBITMQ: ("amqp://", "amqps://"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `count` requests per `window_seconds`."""
+
+    count: int
+    window_seconds: float
+
+
+RATE_LIMIT_OFF = "off"
+_RATE_LIMIT_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_RATE_LIMIT_WORDS = {"second": "s", "minute": "m", "hour": "h", "day": "d"}
+_RATE_LIMIT = re.compile(r"^(\d+)/(\d+(?:\.\d+)?)?(ms|s|m|h|d)$")
+
+
+def parse_rate_limit(text: str) -> RateLimit | None:
+    """Read `10/minute`, `5/15m`, `100/10s` or `3/500ms` as a `RateLimit`; `off` is None."""
+    compact = "".join(text.split()).lower()
+    if compact == RATE_LIMIT_OFF:
+        return None
+    count_text, _, period = compact.partition("/")
+    period = _RATE_LIMIT_WORDS.get(period.removesuffix("s"), period)
+    match = _RATE_LIMIT.match(f"{count_text}/{period}")
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not a rate limit: write N/period such as 10/minute, 5/15m, "
+            "100/10s or 3/500ms (units ms, s, m, h, d), or off."
+        )
+    count, amount, unit = match.groups()
+    window = float(amount or 1) * _RATE_LIMIT_UNITS[unit]
+    if int(count) < 1 or window <= 0:
+        raise ValueError(f"{text!r}: a rate limit needs at least 1 request and a window > 0.")
+    return RateLimit(int(count), window)
 
 
 class InsecureSettingsError(RuntimeError):
@@ -96,6 +132,18 @@ class Settings(BaseSettings):
     # Set: signature nonces are kept in Redis instead of the database.
     redis_url: str | None = None
 
+    # Rate limits (app/services/rate_limits.py): "N/period" strings, "off" for none.
+    # False switches every limit off (tests do; so may a deployment limiting at its proxy).
+    rate_limits_enabled: bool = True
+    # Per client address; the bearer and cookie logins share one count.
+    rate_limit_login: str = "10/minute"
+    rate_limit_register: str = "10/hour"
+    rate_limit_forgot_password: str = "5/hour"  # noqa: S105 - a rate, not a password
+    # Per API key, on the signed API.
+    rate_limit_signed_api: str = "600/minute"
+    # Where the counts live in Redis (with REDIS_URL), so services can share one Redis.
+    rate_limit_key_prefix: str = f"{PROJECT_SLUG}:rate-limit:"
+
     # Notifications: the outbox and its delivery.
     # Unset: redis or rabbitmq when BROKER_URL names one, else inprocess.
     task_broker: TaskBroker | None = None
@@ -137,6 +185,17 @@ class Settings(BaseSettings):
                 if isinstance(raw, str):
                     data[key] = [entry.strip() for entry in raw.split(",") if entry.strip()]
         return data
+
+    @field_validator(
+        "rate_limit_login",
+        "rate_limit_register",
+        "rate_limit_forgot_password",
+        "rate_limit_signed_api",
+    )
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        parse_rate_limit(value)
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:

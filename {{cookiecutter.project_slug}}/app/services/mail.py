@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlencode
+
+from fastapi import BackgroundTasks, Request
 
 from app.core.config import Settings
 from app.core.interfaces import DeliveryOutcome, OutgoingMessage
@@ -13,6 +17,8 @@ from app.core.plugins import PluginRegistry
 logger = logging.getLogger(__name__)
 
 EMAIL_CHANNEL = "email"
+# Where a request keeps the tasks that run after its answer is sent.
+AFTER_ANSWER_STATE = "account_mails_after_answer"
 VERIFY_EMAIL_PATH = "/verify-email"
 RESET_PASSWORD_PATH = "/reset-password"  # noqa: S105 - a page, not a password
 
@@ -90,3 +96,25 @@ async def send_password_reset_mail(
     settings: Settings, plugins: PluginRegistry, email: str, token: str
 ) -> bool:
     return await send_account_mail(plugins, password_reset_message(settings, email, token))
+
+
+async def send_account_mails_after_answer(request: Request, background: BackgroundTasks) -> None:
+    """A route dependency: account mails of this request go out after its answer.
+
+    Sending can take seconds (SMTP, an API). Waiting for it would make forgot-password
+    answer visibly slower for an address that has an account than for one that has not.
+    """
+    setattr(request.state, AFTER_ANSWER_STATE, background)
+
+
+async def send_after_answer(
+    request: Request | None, send: Callable[..., Awaitable[Any]], *args: Any
+) -> None:
+    """Run `send(*args)` after the answer where the route allows it, else now."""
+    background: BackgroundTasks | None = (
+        getattr(request.state, AFTER_ANSWER_STATE, None) if request is not None else None
+    )
+    if background is None:
+        await send(*args)
+    else:
+        background.add_task(send, *args)

@@ -25,7 +25,11 @@ from app.core.plugins import PluginRegistry
 from app.models.oauth_account import OAuthAccount
 from app.models.user import User
 from app.schemas.users import MeUpdate, UserUpdate
-from app.services.mail import send_password_reset_mail, send_verification_mail
+from app.services.mail import (
+    send_after_answer,
+    send_password_reset_mail,
+    send_verification_mail,
+)
 from app.services.oauth import (
     fetch_social_profile,
     profile_changes,
@@ -93,12 +97,16 @@ class UserManager(IntegerIDMixin, BaseUserManager[User, int]):
     async def on_after_request_verify(
         self, user: User, token: str, request: Request | None = None
     ) -> None:
-        await send_verification_mail(self.settings, self.plugins, user.email, token)
+        await send_after_answer(
+            request, send_verification_mail, self.settings, self.plugins, user.email, token
+        )
 
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
     ) -> None:
-        await send_password_reset_mail(self.settings, self.plugins, user.email, token)
+        await send_after_answer(
+            request, send_password_reset_mail, self.settings, self.plugins, user.email, token
+        )
 
     async def on_after_update(
         self, user: User, update_dict: dict[str, Any], request: Request | None = None

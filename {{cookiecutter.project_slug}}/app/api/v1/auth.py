@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 from fastapi import APIRouter, Depends, Request
 from fastapi_users import FastAPIUsers
 
+from app.api.rate_limit import limit_routes
 from app.core.config import Settings
 from app.core.interfaces import OAuthProvider
 from app.core.plugins import PluginRegistry
@@ -24,6 +25,7 @@ from app.services.auth import (
     AuthBackends,
     build_auth_backends,
 )
+from app.services.mail import send_account_mails_after_answer
 from app.services.oauth import (
     GuardedOAuthClient,
     authorization_failed,
@@ -31,6 +33,7 @@ from app.services.oauth import (
     check_provider_names,
     provider_not_configured,
 )
+from app.services.rate_limits import RateLimitScope
 from app.services.users import get_user_manager
 
 if TYPE_CHECKING:
@@ -50,11 +53,34 @@ def build_auth_router(settings: Settings, plugins: PluginRegistry) -> APIRouter:
     backends = build_auth_backends(settings)
     users = FastAPIUsers[User, int](get_user_manager, [backends.bearer, backends.cookie])
     router = APIRouter(prefix="/auth", tags=["auth"])
-    router.include_router(users.get_auth_router(backends.bearer), prefix=f"/{BEARER_BACKEND}")
-    router.include_router(users.get_auth_router(backends.cookie), prefix=f"/{COOKIE_BACKEND}")
-    router.include_router(users.get_register_router(UserRead, UserCreate))
-    router.include_router(users.get_reset_password_router())
-    router.include_router(users.get_verify_router(UserRead))
+    # One login count per client address, whichever transport it signs in with.
+    for backend in (backends.bearer, backends.cookie):
+        router.include_router(
+            limit_routes(
+                users.get_auth_router(backend), {f"auth:{backend.name}.login"}, RateLimitScope.LOGIN
+            ),
+            prefix=f"/{backend.name}",
+        )
+    # The account mails go out after the answer, so its timing does not tell whether
+    # the address has an account.
+    mails_after_answer = [Depends(send_account_mails_after_answer)]
+    router.include_router(
+        limit_routes(
+            users.get_register_router(UserRead, UserCreate),
+            {"register:register"},
+            RateLimitScope.REGISTER,
+        ),
+        dependencies=mails_after_answer,
+    )
+    router.include_router(
+        limit_routes(
+            users.get_reset_password_router(),
+            {"reset:forgot_password"},
+            RateLimitScope.FORGOT_PASSWORD,
+        ),
+        dependencies=mails_after_answer,
+    )
+    router.include_router(users.get_verify_router(UserRead), dependencies=mails_after_answer)
 
     check_provider_names(plugins.oauth_providers)
     for name, provider in sorted(plugins.oauth_providers.items()):
