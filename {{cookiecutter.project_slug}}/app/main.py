@@ -15,7 +15,7 @@ from app.core.config import Settings, get_settings
 from app.core.database import Database, ScopedSessionMiddleware
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging, get_api_logger
-from app.core.middleware import RequestContextMiddleware
+from app.core.middleware import RequestBodyLimitMiddleware, RequestContextMiddleware
 from app.core.plugins import PluginRegistry, create_plugin_manager
 from app.services.nonces import create_nonce_store
 from app.services.rate_limits import create_rate_limiter
@@ -74,6 +74,8 @@ def create_app(
     install_error_handlers(app)
     # Added last = outermost: the request id exists before anything else runs.
     app.add_middleware(ScopedSessionMiddleware, database=database)
+    # Inside the request context, so a refused body still gets a request id and a log line.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(health_router)

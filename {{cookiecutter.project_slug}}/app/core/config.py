@@ -163,6 +163,10 @@ class Settings(BaseSettings):
     # How often a delivering process looks for due retries and stuck rows.
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
 
+    # Requests: the most bytes of body one request may send (larger: 413 REQUEST_TOO_LARGE).
+    # Keep it above NOTIFICATION_MAX_BODY_BYTES, with room for JSON quoting and recipients.
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1)
+
     # Plugin names to leave unloaded even though they are installed.
     disabled_plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

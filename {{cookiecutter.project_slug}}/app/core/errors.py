@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -77,6 +78,27 @@ class ServiceUnavailableError(AppError):
     code = "SERVICE_UNAVAILABLE"
 
 
+class RequestTooLargeError(AppError):
+    status_code = 413
+    code = "REQUEST_TOO_LARGE"
+
+
+# FastAPI's answer to a body it could not parse; the exception it chains says why.
+_BODY_PARSE_DETAIL = "There was an error parsing the body"
+_BODY_PARSE_CAUSES: tuple[tuple[type[BaseException], str, str], ...] = (
+    (
+        RecursionError,
+        "JSON_TOO_DEEP",
+        "The JSON body is nested too deeply to read.",
+    ),
+    (
+        UnicodeDecodeError,
+        "BODY_NOT_UTF8",
+        "The body is not valid UTF-8: send JSON encoded as UTF-8.",
+    ),
+)
+
+
 def code_for_status(status_code: int) -> str:
     if status_code in STATUS_CODES:
         return STATUS_CODES[status_code]
@@ -95,6 +117,20 @@ def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     }
 
 
+class ErrorResponse(JSONResponse):
+    """An error body that always renders, whatever of the request it echoes.
+
+    A refused request's detail may quote its input, and JSON lets that input hold lone
+    surrogates (`"\\ud800"`) that UTF-8 cannot encode: those go out backslash-escaped
+    instead of turning a 4xx into a 500.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+        ).encode("utf-8", errors="backslashreplace")
+
+
 def error_response(
     status_code: int,
     code: str,
@@ -102,7 +138,9 @@ def error_response(
     detail: Any = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message, detail), status_code=status_code, headers=headers)
+    return ErrorResponse(
+        error_body(code, message, detail), status_code=status_code, headers=headers
+    )
 
 
 def _message_for_status(status_code: int) -> str:
@@ -120,6 +158,8 @@ async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail
+    if exc.status_code == 400 and detail == _BODY_PARSE_DETAIL:
+        return _body_parse_error(exc)
     if isinstance(detail, str) and _CODE_PATTERN.match(detail):
         code = detail
     elif isinstance(detail, dict) and isinstance(detail.get("code"), str):
@@ -132,6 +172,20 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
         else _message_for_status(exc.status_code)
     )
     return error_response(exc.status_code, code, message, detail, exc.headers)
+
+
+def _body_parse_error(exc: StarletteHTTPException) -> JSONResponse:
+    """A body FastAPI could not parse, with a code that says what was wrong with it."""
+    for cause, code, message in _BODY_PARSE_CAUSES:
+        if isinstance(exc.__cause__, cause):
+            return error_response(400, code, message, exc.detail, exc.headers)
+    return error_response(
+        400,
+        "BODY_INVALID",
+        "The body could not be read as the declared content type.",
+        exc.detail,
+        exc.headers,
+    )
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""ASGI middleware: request id, access log, and the net that turns a crash into a clean 500."""
+"""ASGI middleware: request id, access log, the net that turns a crash into a clean 500, and
+the request body size limit."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import RequestState, request_state_var
-from app.core.errors import error_body
+from app.core.errors import RequestTooLargeError, error_body
 from app.core.logging import get_api_logger, mask_email
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -23,7 +24,8 @@ def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            return text if _INCOMING_ID.match(text) else None
+            # fullmatch: `$` alone would let a trailing newline through into the header.
+            return text if _INCOMING_ID.fullmatch(text) else None
     return None
 
 
@@ -57,26 +59,25 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_request_id)
+        except RequestTooLargeError as exc:
+            # Raised while reading the body in a place that did not turn it into a response.
+            if response_started:
+                raise
+            status_code = exc.status_code
+            await _send_error(send, exc.status_code, exc.code, exc.message, exc.detail, header)
         except Exception:
             self.logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if response_started:
                 raise
             status_code = 500
-            body = json.dumps(
-                error_body("INTERNAL_ERROR", "The server failed to handle this request.")
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        header,
-                    ],
-                }
+            await _send_error(
+                send,
+                500,
+                "INTERNAL_ERROR",
+                "The server failed to handle this request.",
+                None,
+                header,
             )
-            await send({"type": "http.response.body", "body": body})
         finally:
             self._log_access(scope, state, status_code, time.perf_counter() - started)
             request_state_var.reset(token)
@@ -110,3 +111,79 @@ class RequestContextMiddleware:
                 "email": email,
             },
         )
+
+
+async def _send_error(
+    send: Send,
+    status_code: int,
+    code: str,
+    message: str,
+    detail: object,
+    *extra_headers: tuple[bytes, bytes],
+) -> None:
+    body = json.dumps(error_body(code, message, detail)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra_headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() else None
+    return None
+
+
+class RequestBodyLimitMiddleware:
+    """Refuses request bodies over `max_body_bytes` with 413 REQUEST_TOO_LARGE.
+
+    A Content-Length over the limit is refused before a byte is read. The body is also
+    counted as it streams in, so a missing or understated Content-Length (chunked uploads,
+    or a client that lies) cannot get more than the limit into memory: the read that
+    crosses it raises, which the error handlers (or RequestContextMiddleware) answer with
+    the same 413. Runs before any endpoint code has a whole body, so nothing is stored.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    def _too_large(self, size: int | None) -> RequestTooLargeError:
+        return RequestTooLargeError(
+            f"The request body is larger than {self.max_body_bytes} bytes.",
+            detail={"max_bytes": self.max_body_bytes, "content_length": size},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        declared = _declared_length(scope)
+        if declared is not None and declared > limit:
+            error = self._too_large(declared)
+            await _send_error(send, error.status_code, error.code, error.message, error.detail)
+            return
+
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise self._too_large(declared)
+            return message
+
+        await self.app(scope, counting_receive, send)

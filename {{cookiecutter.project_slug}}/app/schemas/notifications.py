@@ -15,6 +15,9 @@ from app.models.notification import (
 )
 
 MAX_RECIPIENTS = 50
+# Levels of nesting `metadata` may have: enough for any real use, and far below the depth
+# at which serializing it (to fingerprint, store or answer it) would fail.
+MAX_METADATA_DEPTH = 32
 
 
 class NotificationCreate(BaseModel):
@@ -34,7 +37,9 @@ class NotificationCreate(BaseModel):
     text: str | None = Field(default=None, description="Plain-text body.")
     html: str | None = Field(default=None, description="HTML body, where the channel has one.")
     metadata: dict[str, Any] = Field(
-        default_factory=dict, description="Any JSON object; kept with the notification."
+        default_factory=dict,
+        description=f"Any JSON object, nested at most {MAX_METADATA_DEPTH} levels deep; "
+        "kept with the notification.",
     )
 
 

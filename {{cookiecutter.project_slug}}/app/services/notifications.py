@@ -21,7 +21,7 @@ from app.core.plugins import PluginRegistry
 from app.models.base import utcnow
 from app.models.notification import IDEMPOTENCY_KEY_LENGTH, Notification, NotificationStatus
 from app.models.query import Page
-from app.schemas.notifications import MAX_RECIPIENTS, NotificationCreate
+from app.schemas.notifications import MAX_METADATA_DEPTH, MAX_RECIPIENTS, NotificationCreate
 
 # Printable ASCII without spaces: what clients put in a header without surprises.
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]+$")
@@ -69,6 +69,36 @@ def content_size(payload: NotificationCreate) -> int:
     return size
 
 
+def json_depth(value: Any) -> int:
+    """Levels of nesting of a JSON value (a scalar is 0), counted without recursion.
+
+    Without recursion because the value may be nested deeper than Python's own limit.
+    """
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def unencodable_text(payload: NotificationCreate) -> bool:
+    """True when some string holds a lone surrogate: valid in JSON, not text UTF-8 can hold."""
+    try:
+        json.dumps(payload.model_dump(mode="json"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class NotificationService:
     def __init__(
         self,
@@ -84,6 +114,21 @@ class NotificationService:
 
     def validate(self, payload: NotificationCreate) -> None:
         """Refuse what could never be delivered, each reason with its own code."""
+        # First: every later step serializes the payload, which these two would break.
+        depth = json_depth(payload.metadata)
+        if depth > MAX_METADATA_DEPTH:
+            raise NotificationRejected(
+                f"`metadata` is nested {depth} levels deep; at most {MAX_METADATA_DEPTH} "
+                "are allowed.",
+                code="METADATA_TOO_DEEP",
+                detail={"depth": depth, "max": MAX_METADATA_DEPTH},
+            )
+        if unencodable_text(payload):
+            raise NotificationRejected(
+                "A string in the request holds a lone UTF-16 surrogate (such as \\ud800), "
+                "which is not text: send valid Unicode.",
+                code="TEXT_INVALID",
+            )
         channels = self.plugins.channels
         notifier = self.plugins.notifier_for(payload.channel)
         if notifier is None:

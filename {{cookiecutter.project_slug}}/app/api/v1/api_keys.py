@@ -18,6 +18,7 @@ from app.schemas.api_keys import (
     WhitelistEntryCreate,
     WhitelistEntryRead,
 )
+from app.schemas.errors import RowId
 from app.services import api_keys
 from app.services.auth import CurrentUser
 from app.services.users import get_db_session
@@ -84,7 +85,7 @@ async def create_api_key(
     },
 )
 async def update_api_key(
-    key_id: int, changes: ApiKeyUpdate, user: CurrentUser, session: Session, settings: AppSettings
+    key_id: RowId, changes: ApiKeyUpdate, user: CurrentUser, session: Session, settings: AppSettings
 ) -> ApiKey:
     return await api_keys.update_api_key(session, settings, user.id, key_id, changes)
 
@@ -94,7 +95,7 @@ async def update_api_key(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**UNAUTHORIZED, **KEY_NOT_FOUND},
 )
-async def delete_api_key(key_id: int, user: CurrentUser, session: Session) -> Response:
+async def delete_api_key(key_id: RowId, user: CurrentUser, session: Session) -> Response:
     await api_keys.delete_api_key(session, user.id, key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -104,7 +105,7 @@ async def delete_api_key(key_id: int, user: CurrentUser, session: Session) -> Re
     response_model=list[WhitelistEntryRead],
     responses={**UNAUTHORIZED, **KEY_NOT_FOUND},
 )
-async def list_whitelist(key_id: int, user: CurrentUser, session: Session) -> list[ApiWhitelist]:
+async def list_whitelist(key_id: RowId, user: CurrentUser, session: Session) -> list[ApiWhitelist]:
     return await api_keys.list_whitelist(session, user.id, key_id)
 
 
@@ -123,7 +124,7 @@ async def list_whitelist(key_id: int, user: CurrentUser, session: Session) -> li
     },
 )
 async def add_whitelist_entry(
-    key_id: int,
+    key_id: RowId,
     entry: WhitelistEntryCreate,
     user: CurrentUser,
     session: Session,
@@ -141,7 +142,7 @@ async def add_whitelist_entry(
     },
 )
 async def remove_whitelist_entry(
-    key_id: int, entry_id: int, user: CurrentUser, session: Session
+    key_id: RowId, entry_id: RowId, user: CurrentUser, session: Session
 ) -> Response:
     await api_keys.remove_whitelist_entry(session, user.id, key_id, entry_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from app.api.signed_request import SignedCaller
 from app.models.notification import NotificationStatus
+from app.schemas.errors import RowId
 from app.schemas.notifications import (
     NotificationCreate,
     NotificationPage,
@@ -69,7 +70,7 @@ async def send_notification(
     "/{notification_id}", response_model=NotificationRead, responses={**SIGNED, **NOT_FOUND}
 )
 async def read_notification(
-    notification_id: int, caller: SignedCaller, service: NotificationServiceDep
+    notification_id: RowId, caller: SignedCaller, service: NotificationServiceDep
 ) -> NotificationRead:
     return NotificationRead.of(await service.get(caller, notification_id))
 

@@ -1,0 +1,34 @@
+"""The error body every error response has (CONTRACT.md, "Errors"), for the API docs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    detail: Any = None
+    request_id: str | None
+
+
+# Answers any operation may give before its own code runs, documented on every route.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorBody,
+        "description": "The body cannot be read: BODY_INVALID, BODY_NOT_UTF8, JSON_TOO_DEEP",
+    },
+    413: {
+        "model": ErrorBody,
+        "description": "The body is over MAX_REQUEST_BODY_BYTES (REQUEST_TOO_LARGE)",
+    },
+    422: {"model": ErrorBody, "description": "The request is not valid (VALIDATION_ERROR)"},
+}
+
+# The largest id a row can have (a signed 64-bit integer on every supported database);
+# a larger one in a path can name nothing, and would overflow the database driver.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The row's id")]
