@@ -199,6 +199,9 @@ def service_env(project: Path, args: argparse.Namespace, moto_url: str) -> dict[
         API_KEY_ENCRYPTION_KEY=secrets.token_urlsafe(48),
         LOG_LEVEL="WARNING",
         DISABLED_PLUGINS="",
+        # One client address and one API key send everything: the per-client and per-key
+        # rate limits (login 10/minute, signed API 600/minute) would measure themselves.
+        RATE_LIMITS_ENABLED="false",
         TASK_BROKER="redis",
         BROKER_URL=args.redis_url,
         TASK_QUEUE=args.queue,

@@ -164,6 +164,9 @@ class Bench:
             API_KEY_ENCRYPTION_KEY=secrets.token_urlsafe(48),
             LOG_LEVEL="WARNING",
             DISABLED_PLUGINS="",
+            # One client address and one API key send everything: the per-client and per-key
+            # rate limits (login 10/minute, signed API 600/minute) would measure themselves.
+            RATE_LIMITS_ENABLED="false",
         )
         return env
 
