@@ -22,6 +22,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase
 from schemathesis.core.failures import Failure
+from schemathesis.core.result import Ok
 from schemathesis.generation.case import Case
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import (
@@ -46,18 +47,23 @@ CHECKS = [
 ]
 
 T = TypeVar("T")
+# The library's generics, with its parameters left open.
+Operation = APIOperation[Any, Any, Any, Any]
+GeneratedCase = Case[Any]
 
 
-def is_signed(operation: APIOperation) -> bool:
+def is_signed(operation: Operation) -> bool:
     return any(parameter.name == SIGNATURE_HEADER for parameter in operation.headers)
 
 
-def has_inputs(operation: APIOperation) -> bool:
+def has_inputs(operation: Operation) -> bool:
     """Operations without any input have a single case: they don't share the budget."""
     return bool(list(operation.iter_parameters())) or bool(operation.body)
 
 
-def request_of(client: httpx.AsyncClient, case: Case, bearer: dict[str, str]) -> httpx.Request:
+def request_of(
+    client: httpx.AsyncClient, case: GeneratedCase, bearer: dict[str, str]
+) -> httpx.Request:
     kwargs = case.as_transport_kwargs(base_url=str(client.base_url))
     headers = {**kwargs.get("headers", {}), **bearer}
     content: Any = None
@@ -85,7 +91,7 @@ def request_of(client: httpx.AsyncClient, case: Case, bearer: dict[str, str]) ->
     )
 
 
-def check_no_server_error(case: Case, response: httpx.Response) -> None:
+def check_no_server_error(case: GeneratedCase, response: httpx.Response) -> None:
     """No 5xx, except a documented 503 (an OAuth provider not configured in tests, by design)."""
     documented = case.operation.definition.raw.get("responses", {})
     if response.status_code == 503 and "503" in documented:
@@ -109,7 +115,10 @@ async def test_every_operation_answers_as_documented(
     bearer = await bearer_for(client, FUZZER_EMAIL)
     signer: SignedAuth = (await new_caller(app)).auth
     schema = schemathesis.openapi.from_dict(app.openapi())
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations: list[Operation] = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
+        operations.append(result.ok())
     with_inputs = [operation for operation in operations if has_inputs(operation)]
     per_operation = math.ceil(FUZZ_EXAMPLES / len(with_inputs))
     loop = asyncio.get_running_loop()
@@ -119,7 +128,7 @@ async def test_every_operation_answers_as_documented(
         # Hypothesis drives the cases from a worker thread; the app lives on this loop.
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
-    def exchange(case: Case) -> None:
+    def exchange(case: GeneratedCase) -> None:
         nonlocal sent
         request = request_of(client, case, bearer)
         auth = signer if is_signed(case.operation) else None
@@ -135,7 +144,7 @@ async def test_every_operation_answers_as_documented(
                 f"body={request.content[:500]!r} -> {response.status_code} {response.text[:500]}"
             ) from failure
 
-    def fuzz(operation: APIOperation) -> None:
+    def fuzz(operation: Operation) -> None:
         @hypothesis.settings(
             max_examples=per_operation,
             derandomize=True,
@@ -145,7 +154,7 @@ async def test_every_operation_answers_as_documented(
             suppress_health_check=list(HealthCheck),
         )
         @hypothesis.given(case=operation.as_strategy())
-        def send_generated(case: Case) -> None:
+        def send_generated(case: GeneratedCase) -> None:
             exchange(case)
 
         send_generated()
