@@ -59,8 +59,13 @@ lint: $(VENV)/.installed
 audit: $(VENV)/.installed
 	$(VENV)/bin/pip-audit --disable-pip --no-deps --strict --progress-spinner off -r requirements-dev.txt
 
+# Every benchmark in turn, each on a bake of its own (bench/README.md: what each measures).
+BENCHMARKS := bench_mixin bench_cold_start bench_users_me bench_notifications bench_load
+bench: export PATH := $(dir $(UV)):$(PATH)
 bench: $(VENV)/.installed
-	$(VENV)/bin/python bench/run_all.py
+	set -e; for name in $(BENCHMARKS); do \
+		echo "== $$name"; $(VENV)/bin/python bench/$$name.py; \
+	done
 
 # Re-pin the template's test environment after editing requirements-dev.in.
 lock: | $(UV)

@@ -176,8 +176,14 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
 
 def _body_parse_error(exc: StarletteHTTPException) -> JSONResponse:
     """A body FastAPI could not parse, with a code that says what was wrong with it."""
-    for cause, code, message in _BODY_PARSE_CAUSES:
-        if isinstance(exc.__cause__, cause):
+    cause = exc.__cause__
+    if isinstance(cause, AppError):
+        # Raised while the body was read (e.g. RequestTooLargeError): that error is the answer.
+        return error_response(
+            cause.status_code, cause.code, cause.message, cause.detail, cause.headers
+        )
+    for cause_type, code, message in _BODY_PARSE_CAUSES:
+        if isinstance(cause, cause_type):
             return error_response(400, code, message, exc.detail, exc.headers)
     return error_response(
         400,
