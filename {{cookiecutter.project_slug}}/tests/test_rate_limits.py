@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -36,6 +37,8 @@ from tests.signed import create_user, issue_api_key, signed_client
 REDIS_TEST_URL = "redis://127.0.0.1:6379/14"
 NOTIFICATIONS = "/api/v1/notifications"
 PROXY = "192.0.2.254"
+# Long enough for a few logins on a loaded machine, short enough to wait out.
+WINDOW = 1.0
 LIMITED: dict[str, Any] = {"rate_limits_enabled": True}
 
 
@@ -49,6 +52,11 @@ def assert_rate_limited(response: httpx.Response, most_seconds: int) -> None:
     retry_after = int(response.headers["Retry-After"])
     assert 1 <= retry_after <= most_seconds
     assert body["detail"]["retry_after_seconds"] == retry_after
+
+
+async def sleep_until(moment: float) -> None:
+    """Until a little after `moment` (time.monotonic): the window opened just after it."""
+    await asyncio.sleep(max(0.0, moment - time.monotonic()) + 0.2)
 
 
 async def forgot(client: httpx.AsyncClient, email: str) -> httpx.Response:
@@ -177,15 +185,16 @@ def test_off_and_disabled_limits_do_not_count(make_settings: SettingsFactory) ->
 async def test_without_redis_each_process_counts_in_its_own_memory(
     make_settings: SettingsFactory, serve: ServeApp
 ) -> None:
-    settings = make_settings(**LIMITED, rate_limit_login="1/300ms")
+    settings = make_settings(**LIMITED, rate_limit_login=f"1/{WINDOW}s")
     one, two = create_app(settings), create_app(settings)
     assert isinstance(one.state.rate_limiter.store, MemoryCounterStore)
     async with serve(one) as first, serve(two) as second:
+        opened = time.monotonic()
         assert (await login(first, "who@example.com")).status_code == 400
         assert (await login(second, "who@example.com")).status_code == 400
         assert_rate_limited(await login(first, "who@example.com"), 1)
         # The window ends: access comes back.
-        await asyncio.sleep(0.35)
+        await sleep_until(opened + WINDOW)
         assert (await login(first, "who@example.com")).status_code == 400
 
 
@@ -195,19 +204,20 @@ async def test_with_redis_two_instances_share_one_count(
     settings = make_settings(
         **LIMITED,
         redis_url=REDIS_TEST_URL,
-        rate_limit_login="3/500ms",
+        rate_limit_login=f"3/{WINDOW}s",
         rate_limit_key_prefix=redis_prefix,
     )
     one, two = create_app(settings), create_app(settings)
     assert isinstance(one.state.rate_limiter.store, RedisCounterStore)
     async with serve(one) as first, serve(two) as second:
+        opened = time.monotonic()
         assert (await login(first, "who@example.com")).status_code == 400
         assert (await login(second, "who@example.com")).status_code == 400
         assert (await login(first, "who@example.com")).status_code == 400
         assert_rate_limited(await login(second, "who@example.com"), 1)
         assert_rate_limited(await login(first, "who@example.com"), 1)
         # Redis forgets the window by itself: access comes back for both.
-        await asyncio.sleep(0.55)
+        await sleep_until(opened + WINDOW)
         assert (await login(second, "who@example.com")).status_code == 400
         assert (await login(first, "who@example.com")).status_code == 400
 
