@@ -93,8 +93,15 @@ class WorkerProcess:
         self.process.wait(timeout=10)
         self.process = None
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self) -> None:
         if self.process is None:
+            return
+        if self.process.poll() is not None:  # it stopped by itself
+            self.process = None
             return
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
@@ -162,6 +169,11 @@ class WorkerDeliveryTests:
         return 60.0
 
     @pytest.fixture
+    def broker_address(self) -> str:
+        """The broker the run uses: the shared one, unless a test brings its own."""
+        return self.broker_url
+
+    @pytest.fixture
     def target(self) -> Iterator[WebhookTarget]:
         endpoint = WebhookTarget()
         endpoint.start()
@@ -172,6 +184,7 @@ class WorkerDeliveryTests:
     async def deployment(
         self,
         lease_seconds: float,
+        broker_address: str,
         make_settings: SettingsFactory,
         target: WebhookTarget,
         tmp_path: Path,
@@ -185,7 +198,7 @@ class WorkerDeliveryTests:
             "delivery_send_timeout_seconds": lease_seconds / 2,
         }
         settings: Settings = make_settings(
-            task_broker=self.broker, broker_url=self.broker_url, task_queue=queue, **delivery
+            task_broker=self.broker, broker_url=broker_address, task_queue=queue, **delivery
         )
         plugin_path = install_entry_point(tmp_path / "site")
         env = {
@@ -195,7 +208,7 @@ class WorkerDeliveryTests:
             "DATABASE_URL": settings.database_url,
             "CREATE_TABLES_ON_STARTUP": "false",  # the API made them
             "TASK_BROKER": self.broker,
-            "BROKER_URL": self.broker_url,
+            "BROKER_URL": broker_address,
             "TASK_QUEUE": queue,
             URL_ENV: target.url,
             "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR), str(plugin_path)]),
@@ -210,7 +223,8 @@ class WorkerDeliveryTests:
                 worker.stop()
         finally:
             worker.stop()
-            await self.delete_queue(queue)
+            if broker_address == self.broker_url:  # a test's own broker goes with it
+                await self.delete_queue(queue)
 
     async def test_a_worker_delivers_a_burst_through_an_endpoint_outage_exactly_once(
         self, deployment: Deployment

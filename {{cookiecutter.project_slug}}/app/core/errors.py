@@ -12,9 +12,11 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.context import current_request_id
+from app.core.logging import get_api_logger
 
 # fastapi-users and our own code put machine-readable codes such as
 # "REGISTER_USER_ALREADY_EXISTS" in `detail`; those become the response's `code`.
@@ -76,6 +78,10 @@ class ConflictError(AppError):
 class ServiceUnavailableError(AppError):
     status_code = 503
     code = "SERVICE_UNAVAILABLE"
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    code = "DATABASE_UNAVAILABLE"
 
 
 class RequestTooLargeError(AppError):
@@ -203,7 +209,71 @@ async def handle_validation_error(request: Request, exc: Exception) -> JSONRespo
     )
 
 
+# MySQL / MariaDB client and server errors that mean "no server to talk to": cannot
+# connect (2002, 2003), server gone or connection lost (2006, 2013, 2055), shutting down
+# (1053), too many connections (1040). A lock wait or a deadlock is not among them.
+_MYSQL_UNREACHABLE = frozenset({1040, 1053, 2002, 2003, 2005, 2006, 2013, 2055})
+# PostgreSQL SQLSTATEs of the same kind: class 08 (connection exception), and the server
+# shutting down, crashed or still starting (57P01, 57P02, 57P03).
+_POSTGRES_UNREACHABLE_PREFIXES = ("08", "57P01", "57P02", "57P03")
+
+
+def _raised_by_database_layer(exc: BaseException) -> bool:
+    """True when the traceback runs through SQLAlchemy: an OSError from connecting to the
+    database, not from a file or an outgoing HTTP call."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("sqlalchemy."):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_database_unreachable(exc: BaseException) -> bool:
+    """True for a database that cannot be reached; False for a query that failed.
+
+    A refused or reset connection, a server that went away: each is the database's
+    outage, and the next request may well succeed. A constraint violation, a syntax
+    error or a deadlock is a failure of that query and stays a 500.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        original = exc.orig
+        if isinstance(original, OSError):
+            return True
+        args = getattr(original, "args", ())
+        if args and isinstance(args[0], int) and args[0] in _MYSQL_UNREACHABLE:
+            return True
+        sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+        return isinstance(sqlstate, str) and sqlstate.startswith(_POSTGRES_UNREACHABLE_PREFIXES)
+    # Drivers raise socket errors unwrapped while connecting (asyncpg's refused connection).
+    return isinstance(exc, OSError) and _raised_by_database_layer(exc)
+
+
+async def handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A 503 the caller can retry while the database is out of reach; anything else
+    goes on to the 500 of the request middleware, which logs it."""
+    if not is_database_unreachable(exc):
+        raise exc
+    # One line, no traceback: an outage makes many of these, and the reason is the same.
+    get_api_logger().warning(
+        "database unreachable on %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        str(exc).splitlines()[0] if str(exc) else "",
+    )
+    error = DatabaseUnavailableError(
+        "The database cannot be reached right now; try again shortly.",
+        headers={"Retry-After": "1"},
+    )
+    return error_response(error.status_code, error.code, error.message, None, error.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, handle_app_error)
+    app.add_exception_handler(DBAPIError, handle_database_error)
+    app.add_exception_handler(OSError, handle_database_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
