@@ -63,12 +63,12 @@ def create_broker(settings: Settings) -> AsyncBroker:
         # Results are never read: keep one, not the default hundred.
         broker = InMemoryBroker(max_stored_results=1)
     elif kind is TaskBroker.REDIS:
-        from taskiq_redis import ListQueueBroker
+        from app.redis_queue import ResilientListQueueBroker
 
         # A plain list: the rows are the record, so a message that a killed worker had
         # popped is sent again by the dispatcher, and nothing piles up in Redis.
         assert settings.broker_url is not None  # Settings refuses redis without a URL
-        broker = ListQueueBroker(settings.broker_url, queue_name=settings.task_queue)
+        broker = ResilientListQueueBroker(settings.broker_url, queue_name=settings.task_queue)
     else:
         from taskiq_aio_pika import AioPikaBroker, Exchange, Queue
 

@@ -114,8 +114,6 @@ class TestRedisWorkers(WorkerDeliveryTests):
         assert delivered_count(target) < BURST, "the restart came too late"
         await asyncio.sleep(0.5)
         redis_server.start()
-        if not worker.running:
-            worker.start()
         try:
             await wait_until(lambda: all_finished(deployment.database, ids), 25, "all finished")
         except AssertionError as error:
@@ -123,4 +121,7 @@ class TestRedisWorkers(WorkerDeliveryTests):
 
         counts = await statuses(deployment.database, ids)
         assert counts == {"delivered": BURST}, counts
+        # The worker waited for Redis instead of dying with it.
+        log = worker.log_path.read_text(errors="replace")
+        assert "Redis unreachable" in log and "Traceback" not in log, worker.log
         assert set(target.delivered()) == {str(notification_id) for notification_id in ids}
