@@ -28,16 +28,20 @@ class FakeSes:
     error: SesError | None = None
     delay_seconds: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # The requests SES accepted (answered with a MessageId): the mails that went out.
+    accepted: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route(SEND_EMAIL_PATH, self._send_email, methods=["POST"])])
 
     async def _send_email(self, request: Request) -> Response:
-        self.requests.append(json.loads(await request.body()))
+        body = json.loads(await request.body())
+        self.requests.append(body)
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         if self.error is None:
+            self.accepted.append(body)
             return JSONResponse({"MessageId": f"fake-{next(self._ids)}"})
         if self.error.code is None:
             return Response(b"<html>Service Unavailable</html>", self.error.status)

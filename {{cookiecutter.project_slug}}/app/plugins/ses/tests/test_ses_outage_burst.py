@@ -1,0 +1,99 @@
+"""SES throttling and then unreachable during a burst: the outbox retries, and every
+notification goes out exactly once when SES is back.
+
+(A mail whose answer is lost mid-flight may go out twice: SendEmail has no idempotency
+key. The outage here refuses requests rather than cutting answers off.)"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.main import create_app
+from app.plugins.ses.settings import SesSettings
+from app.plugins.ses.tests.fake_ses import FakeSes, SesError
+from tests.conftest import build_test_settings, reset_database
+from tests.fakes.server import LiveServer
+from tests.fault_proxy import FaultProxy
+from tests.outbox_support import (
+    FAST_DELIVERY,
+    all_finished,
+    email,
+    new_caller,
+    post_all,
+    signed_client,
+    statuses,
+    wait_until,
+)
+
+BURST = 60
+
+
+@pytest.fixture
+def fake_ses() -> Iterator[tuple[FakeSes, LiveServer]]:
+    fake = FakeSes()
+    with LiveServer(fake.app()) as server:
+        yield fake, server
+
+
+@pytest.fixture
+async def ses_proxy(fake_ses: tuple[FakeSes, LiveServer]) -> AsyncIterator[FaultProxy]:
+    """The way to SES, which the test can cut as an outage would."""
+    proxy = FaultProxy("127.0.0.1", fake_ses[1].port)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture(autouse=True)
+def ses_behind_the_proxy(ses_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(SesSettings.model_config, "env_file", None)
+    for name, value in {
+        "SES_SENDER": "My Service <no-reply@mail.example.com>",
+        "SES_REGION": "eu-west-1",
+        "SES_ENDPOINT_URL": f"http://127.0.0.1:{ses_proxy.port}",
+        "SES_ACCESS_KEY_ID": "AKIATESTSESOUTAGE",
+        "SES_SECRET_ACCESS_KEY": "ses-outage-test-secret-0123456789",
+        # One HTTP attempt per send: the retries under test are the outbox's.
+        "SES_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+async def test_a_burst_through_throttling_and_an_outage_is_delivered_once(
+    fake_ses: tuple[FakeSes, LiveServer], ses_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    fake, _ = fake_ses
+    database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp_path}/ses.db"
+    settings = build_test_settings(database_url, max_delivery_attempts=100, **FAST_DELIVERY)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        database = application.state.database
+        caller = await new_caller(application)
+        fake.error = SesError(400, "TooManyRequestsException", "Maximum sending rate exceeded.")
+        async with signed_client(application, caller) as signed:
+            payloads = [email(to=f"user{n}@example.com", subject=f"n{n}") for n in range(BURST)]
+            ids = await post_all(signed, payloads)
+        await wait_until(lambda: len(fake.requests) >= BURST, 30, "throttled attempts")
+        assert fake.accepted == []
+
+        await ses_proxy.cut()  # SES unreachable
+        # SES recovers only once the answers cut off in flight are settled: a mail SES took
+        # whose answer was lost is sent again, as SendEmail has no idempotency key.
+        await asyncio.sleep(0.5)
+        fake.error = None
+        await asyncio.sleep(0.5)
+        assert await statuses(database, ids) != {"delivered": BURST}, "the outage came too late"
+        await ses_proxy.restore()
+
+        await wait_until(lambda: all_finished(database, ids), 60, "all delivered")
+        assert await statuses(database, ids) == {"delivered": BURST}
+        sent = Counter(request["Content"]["Simple"]["Subject"]["Data"] for request in fake.accepted)
+        assert set(sent) == {f"n{n}" for n in range(BURST)}
+        assert max(sent.values()) == 1, "a mail went out twice"
+    await reset_database(database)
