@@ -28,7 +28,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "The request is not valid (VALIDATION_ERROR)"},
 }
 
-# The largest id a row can have (a signed 64-bit integer on every supported database);
-# a larger one in a path can name nothing, and would overflow the database driver.
-MAX_ROW_ID = 2**63 - 1
+# The largest id a row can have: ids are INTEGER columns, 32-bit signed on MySQL and
+# PostgreSQL. A larger one in a path can name nothing, and the driver would refuse it.
+MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The row's id")]
