@@ -19,7 +19,6 @@ import argparse
 import http.client
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+from serving import bake_default_project, free_port
+
 POLL_SECONDS = 0.002
 START_TIMEOUT_SECONDS = 60.0
 
@@ -41,19 +41,6 @@ app = FastAPI()
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 """
-
-
-def bake_default_project(into: Path) -> Path:
-    from cookiecutter.main import cookiecutter
-
-    return Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(into)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def answers_ok(port: int) -> bool:

@@ -30,16 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
+from serving import bake_default_project
 from sqlalchemy import Integer, MetaData, String, select
 from sqlalchemy.orm import Mapped, mapped_column
-
-TEMPLATE_DIR = Path(__file__).resolve().parents[1]
-
-
-def bake_default_project(into: Path) -> Path:
-    from cookiecutter.main import cookiecutter
-
-    return Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(into)))
 
 
 def load_project(project: Path) -> dict[str, Any]:

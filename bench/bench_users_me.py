@@ -32,7 +32,6 @@ import http.client
 import os
 import platform
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,8 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from serving import bake_default_project, free_port
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 60.0
 ME = "/api/v1/users/me"
 ROUTES = {"bare FastAPI": "/bare", "service constant": "/bench/constant", "users/me": ME}
@@ -79,19 +78,6 @@ async def app(scope, receive, send):
     else:
         await service(scope, receive, send)
 """
-
-
-def bake_default_project(into: Path) -> Path:
-    from cookiecutter.main import cookiecutter  # type: ignore[import-untyped]
-
-    return Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, output_dir=str(into)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def answers(port: int) -> bool:
