@@ -87,12 +87,6 @@ class Database:
         async with self.engine.begin() as connection:
             await connection.run_sync(Base.metadata.create_all)
 
-    async def drop_all(self) -> None:
-        from app.models.base import Base
-
-        async with self.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-
     async def ping(self) -> None:
         """Raise when the database does not answer."""
         from sqlalchemy import select
