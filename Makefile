@@ -46,7 +46,7 @@ demo: $(VENV)/.installed
 test: export PATH := $(dir $(UV)):$(PATH)
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m tests.lanes --report
-	PLUGKIT_UV=$(UV) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist worksteal tests
+	PLUGKIT_UV=$(UV) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist load tests
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(TEMPLATE_CODE)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 PLUGINS = ("google", "kakao", "ses", "smtp", "kakaotalk")
@@ -59,6 +61,9 @@ def clean_env(**extra: str) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith(("PYTEST_", "TEST_DATABASE_URL", "COV_"))
     }
+    # A bake's modules are imported by command after command (suite runs, settings checks);
+    # where the machine turns bytecode caching off, each would compile them all again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(extra)
     return env
 
@@ -90,21 +95,49 @@ def tool(name: str) -> str:
 
 
 class BakeCache:
-    """Bakes each set of answers once per test worker; later tests reuse the folder."""
+    """Bakes each set of answers once per test run; every test worker reuses the folder.
 
-    def __init__(self, cookies: Any) -> None:
-        self.cookies = cookies
-        self.projects: dict[str, Path] = {}
+    Baking takes seconds (the post-generation hook resolves the lock file against the
+    package index), so each bake is made by the first worker that needs it, under a lock,
+    and found by the others.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        # Cookiecutter's own state (replay files, downloaded templates) stays in the run too.
+        self.config = root / "cookiecutter.yaml"
+        self.config.write_text(
+            f"cookiecutters_dir: {root / 'cookiecutters'}\nreplay_dir: {root / 'replay'}\n"
+        )
 
     def project(self, bake_id: str) -> Path:
-        if bake_id not in self.projects:
-            result = self.cookies.bake(
-                extra_context=BAKES_BY_ID[bake_id].answers, template=str(TEMPLATE_DIR)
-            )
-            assert result.exception is None, f"bake {bake_id} failed: {result.exception}"
-            assert result.exit_code == 0
-            self.projects[bake_id] = Path(result.project_path)
-        return self.projects[bake_id]
+        from cookiecutter.main import cookiecutter  # type: ignore[import-untyped]
+
+        output = self.root / bake_id
+        with _exclusive(self.root / f"{bake_id}.lock"):
+            done = self.root / f"{bake_id}.done"
+            if not done.exists():
+                shutil.rmtree(output, ignore_errors=True)  # a bake that failed half-way
+                project = cookiecutter(
+                    str(TEMPLATE_DIR),
+                    no_input=True,
+                    extra_context=BAKES_BY_ID[bake_id].answers,
+                    output_dir=str(output),
+                    config_file=str(self.config),
+                )
+                done.write_text(project)
+            return Path(done.read_text())
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    with lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # What a test run of a bake depends on. Everything else (Dockerfile, compose, README, the

@@ -9,8 +9,12 @@ from tests.lanes import SERVER_LANES, available_lanes, lanes_required, missing_l
 
 
 @pytest.fixture(scope="session")
-def bakes(cookies_session: Any) -> BakeCache:
-    return BakeCache(cookies_session)
+def bakes(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> BakeCache:
+    # Test workers share the run's temporary folder, one level above each worker's own.
+    run_folder = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        run_folder = run_folder.parent
+    return BakeCache(run_folder / "bakes")
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +24,24 @@ def server_lanes() -> dict[str, Any]:
     if missing and lanes_required():
         pytest.fail(f"PLUGKIT_REQUIRE_LANES is set but {missing_lanes_message(missing)}")
     return lanes
+
+
+# Minutes-long tests first: the workers take them on while the short ones wait, so the
+# run does not end with one worker still on a long test and the other idle.
+LONGEST_FIRST = (
+    "test_make_test_passes_inside_the_default_bake",
+    "test_bake_suite_passes",
+    "test_installing_the_naver_package_beside_a_bake_adds_naver_sign_in",
+    "test_bake_passes_mypy",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = getattr(item, "originalname", item.name)
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -13,9 +13,11 @@ from tests.bakes import TEMPLATE_DIR, BakeCache, clean_env, run_in, uv_command
 
 
 def test_make_test_passes_inside_the_default_bake(bakes: BakeCache, tmp_path: Path) -> None:
-    # A copy: the bake's `make test` writes .venv into the project folder.
+    # A copy (the bake's `make test` writes .venv into the project folder), without the
+    # caches other tests leave in the shared bake: a fresh machine has none.
     project = tmp_path / "project"
-    shutil.copytree(bakes.project("defaults"), project)
+    caches = shutil.ignore_patterns("__pycache__", ".ruff_cache", ".mypy_cache", ".pytest_cache")
+    shutil.copytree(bakes.project("defaults"), project, ignore=caches)
     assert (project / "uv.lock").is_file(), "the post-generation hook wrote no uv.lock"
     # Nothing from this test run leaks in: no venv, no import path, only the bake's own.
     env = clean_env(UV_PYTHON=sys.executable)

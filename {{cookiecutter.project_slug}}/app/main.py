@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from app.api.health import router as health_router
 from app.api.pages import router as pages_router
-from app.api.v1.router import build_api_router
+from app.api.v1.router import include_api_router
 from app.core.config import Settings, get_settings
 from app.core.database import Database, ScopedSessionMiddleware
 from app.core.errors import install_error_handlers
@@ -79,7 +79,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(health_router)
-    app.include_router(build_api_router(settings, plugins))
+    include_api_router(app, settings, plugins)
     app.include_router(pages_router)
     for router in plugins.routers:
         app.include_router(router)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
@@ -59,6 +61,20 @@ def _load_entry_point(entry_point: importlib.metadata.EntryPoint) -> object:
         ) from exc
 
 
+@lru_cache(maxsize=4)
+def installed_entry_points(
+    search_path: tuple[str, ...],
+) -> tuple[importlib.metadata.EntryPoint, ...]:
+    """The plugins installed packages declare, looked up once per import path.
+
+    Finding them reads the metadata of every installed distribution (~10 ms); each app and
+    each worker process asks again, and what is installed does not change under a running
+    process. A changed `sys.path` (a package added to it) is looked up afresh.
+    """
+    del search_path  # only the cache key: importlib.metadata reads sys.path itself
+    return tuple(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
 def create_plugin_manager(
     settings: Settings,
     *,
@@ -75,7 +91,7 @@ def create_plugin_manager(
             _register(manager, _import_builtin(name), name)
 
     if entry_points is None:
-        entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        entry_points = installed_entry_points(tuple(sys.path))
     for entry_point in entry_points:
         if entry_point.name not in disabled and manager.get_plugin(entry_point.name) is None:
             _register(manager, _load_entry_point(entry_point), entry_point.name)

@@ -15,6 +15,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.core.http import tls_context
 from app.models.oauth_account import OAuthAccount
 from app.models.user import User
 
@@ -63,7 +64,8 @@ async def authorize(client: httpx.AsyncClient, provider: str, transport: str) ->
 
 async def consent(authorization_url: str, button: str = "allow") -> str:
     """Open the provider's consent page, press a button; the redirect back to the service."""
-    async with httpx.AsyncClient() as browser:
+    # The process's one TLS setup: a client of its own would load the CA bundle each time.
+    async with httpx.AsyncClient(verify=tls_context()) as browser:
         page = await browser.get(authorization_url)
         assert page.status_code == 200, page.text
         form = read_consent_form(page.text)

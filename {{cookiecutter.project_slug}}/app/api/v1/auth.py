@@ -7,6 +7,7 @@ providers come from that app's settings and plugins.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from fastapi import APIRouter, Depends, Request
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from fastapi_users.authentication import AuthenticationBackend
     from httpx_oauth.oauth2 import BaseOAuth2
 
+AUTH_PATH = "/auth"
+AUTH_TAGS: list[str | Enum] = ["auth"]
 OAUTH_STEPS = ("authorize", "callback")
 NOT_CONFIGURED_RESPONSE: dict[int | str, dict[str, Any]] = {
     503: {"description": "The provider is not configured (PROVIDER_NOT_CONFIGURED)"}
@@ -49,38 +52,48 @@ PROVIDER_ERROR_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def build_auth_router(settings: Settings, plugins: PluginRegistry) -> APIRouter:
+def include_auth_routers(parent: APIRouter, settings: Settings, plugins: PluginRegistry) -> None:
+    """fastapi-users' routers and each provider's OAuth routes, under `parent`'s /auth."""
     backends = build_auth_backends(settings)
     users = FastAPIUsers[User, int](get_user_manager, [backends.bearer, backends.cookie])
-    router = APIRouter(prefix="/auth", tags=["auth"])
     # One login count per client address, whichever transport it signs in with.
     for backend in (backends.bearer, backends.cookie):
-        router.include_router(
+        parent.include_router(
             limit_routes(
                 users.get_auth_router(backend), {f"auth:{backend.name}.login"}, RateLimitScope.LOGIN
             ),
-            prefix=f"/{backend.name}",
+            prefix=f"{AUTH_PATH}/{backend.name}",
+            tags=AUTH_TAGS,
         )
     # The account mails go out after the answer, so its timing does not tell whether
     # the address has an account.
     mails_after_answer = [Depends(send_account_mails_after_answer)]
-    router.include_router(
+    parent.include_router(
         limit_routes(
             users.get_register_router(UserRead, UserCreate),
             {"register:register"},
             RateLimitScope.REGISTER,
         ),
+        prefix=AUTH_PATH,
+        tags=AUTH_TAGS,
         dependencies=mails_after_answer,
     )
-    router.include_router(
+    parent.include_router(
         limit_routes(
             users.get_reset_password_router(),
             {"reset:forgot_password"},
             RateLimitScope.FORGOT_PASSWORD,
         ),
+        prefix=AUTH_PATH,
+        tags=AUTH_TAGS,
         dependencies=mails_after_answer,
     )
-    router.include_router(users.get_verify_router(UserRead), dependencies=mails_after_answer)
+    parent.include_router(
+        users.get_verify_router(UserRead),
+        prefix=AUTH_PATH,
+        tags=AUTH_TAGS,
+        dependencies=mails_after_answer,
+    )
 
     check_provider_names(plugins.oauth_providers)
     for name, provider in sorted(plugins.oauth_providers.items()):
@@ -88,8 +101,9 @@ def build_auth_router(settings: Settings, plugins: PluginRegistry) -> APIRouter:
             provider_router = oauth_router(settings, provider, backends)
         else:
             provider_router = not_configured_router(name)
-        router.include_router(provider_router, prefix=f"/{name}", tags=[f"auth: {name}"])
-    return router
+        parent.include_router(
+            provider_router, prefix=f"{AUTH_PATH}/{name}", tags=[*AUTH_TAGS, f"auth: {name}"]
+        )
 
 
 def not_configured_router(provider_name: str) -> APIRouter:

@@ -15,6 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from app.core.config import Settings
+from app.core.http import tls_context
 from app.core.interfaces import DeliveryOutcome, Notifier, OutgoingMessage
 from app.main import create_app
 from app.plugins.ses.notifier import SesNotifier
@@ -73,7 +74,7 @@ class MotoSes:
         self.url = url
 
     async def reset(self) -> None:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=tls_context()) as client:
             (await client.post(f"{self.url}/moto-api/reset")).raise_for_status()
 
     async def verify_identity(self, identity: str) -> None:
@@ -86,7 +87,7 @@ class MotoSes:
             await sesv2.create_email_identity(EmailIdentity=identity)
 
     async def sent_messages(self) -> list[dict[str, Any]]:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=tls_context()) as client:
             response = await client.get(f"{self.url}/moto-api/data.json")
         response.raise_for_status()
         messages: list[dict[str, Any]] = response.json()["ses"]["Message"]
