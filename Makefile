@@ -4,7 +4,9 @@
 PYTHON ?= python3
 PORT ?= 8000
 HOST ?= 127.0.0.1
-TEST_WORKERS ?= 2
+# One more test worker than cores: many tests wait (on the package index, servers, retry
+# back-offs), and the idle time goes to another worker.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))
 
 TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/$(TOOLS)/bin/uv)
@@ -46,7 +48,7 @@ demo: $(VENV)/.installed
 test: export PATH := $(dir $(UV)):$(PATH)
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m tests.lanes --report
-	PLUGKIT_UV=$(UV) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist load tests
+	PLUGKIT_UV=$(UV) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 tests
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(TEMPLATE_CODE)

@@ -26,8 +26,9 @@ def server_lanes() -> dict[str, Any]:
     return lanes
 
 
-# Minutes-long tests first: the workers take them on while the short ones wait, so the
-# run does not end with one worker still on a long test and the other idle.
+# Minutes-long tests first, handed out one at a time (`make test`: --dist load
+# --maxschedchunk 1): the run does not end with one worker on a queue of long tests and
+# the others idle.
 LONGEST_FIRST = (
     "test_make_test_passes_inside_the_default_bake",
     "test_bake_suite_passes",

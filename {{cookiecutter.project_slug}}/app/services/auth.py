@@ -28,7 +28,8 @@ from app.models.user import User
 from app.services.users import get_user_manager
 
 API_V1_PREFIX = "/api/v1"
-AUTH_PREFIX = f"{API_V1_PREFIX}/auth"
+AUTH_PATH = "/auth"
+AUTH_PREFIX = f"{API_V1_PREFIX}{AUTH_PATH}"
 BEARER_LOGIN_URL = f"{AUTH_PREFIX}/jwt/login"
 AUTH_COOKIE_NAME = f"{PROJECT_SLUG}_auth"
 BEARER_BACKEND = "jwt"

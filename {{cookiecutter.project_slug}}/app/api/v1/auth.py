@@ -20,6 +20,7 @@ from app.core.plugins import PluginRegistry
 from app.models.user import User
 from app.schemas.users import UserCreate, UserRead
 from app.services.auth import (
+    AUTH_PATH,
     AUTH_PREFIX,
     BEARER_BACKEND,
     COOKIE_BACKEND,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from fastapi_users.authentication import AuthenticationBackend
     from httpx_oauth.oauth2 import BaseOAuth2
 
-AUTH_PATH = "/auth"
 AUTH_TAGS: list[str | Enum] = ["auth"]
 OAUTH_STEPS = ("authorize", "callback")
 NOT_CONFIGURED_RESPONSE: dict[int | str, dict[str, Any]] = {

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 from contextlib import AsyncExitStack
+from functools import lru_cache
 from typing import Any
 
 import aioboto3
@@ -35,6 +36,16 @@ RETRYABLE_ERROR_CODES = frozenset(
 # SES tags allow only these characters; a notification id that fits becomes a tag, so that
 # SES events (bounces, complaints) can be matched to the notification.
 TAG_VALUE = re.compile(r"^[A-Za-z0-9_.@-]{1,256}$")
+
+
+@lru_cache(maxsize=1)
+def aws_session() -> aioboto3.Session:
+    """One AWS session per process, shared by every client.
+
+    A session reads the SDK's service descriptions once (~0.1 s); a fresh one per client
+    read them again. Region and credentials are given per client, never set on the session.
+    """
+    return aioboto3.Session()
 
 
 def classify_client_error(exc: ClientError) -> DeliveryResult:
@@ -91,15 +102,18 @@ class SesNotifier:
             if self._client is not None:
                 return
             stack = AsyncExitStack()
-            session = aioboto3.Session(**self._credentials(), region_name=self.settings.region)
             config = AioConfig(
                 connect_timeout=self.settings.connect_timeout_seconds,
                 read_timeout=self.settings.read_timeout_seconds,
                 retries={"mode": "standard", "total_max_attempts": self.settings.max_attempts},
                 max_pool_connections=self.settings.max_connections,
             )
-            client_context = session.client(
-                "sesv2", endpoint_url=self.settings.endpoint_url or None, config=config
+            client_context = aws_session().client(
+                "sesv2",
+                region_name=self.settings.region,
+                endpoint_url=self.settings.endpoint_url or None,
+                config=config,
+                **self._credentials(),
             )
             self._client = await stack.enter_async_context(client_context)
             self._exit_stack = stack

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import aioboto3
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
@@ -18,7 +17,7 @@ from app.core.config import Settings
 from app.core.http import tls_context
 from app.core.interfaces import DeliveryOutcome, Notifier, OutgoingMessage
 from app.main import create_app
-from app.plugins.ses.notifier import SesNotifier
+from app.plugins.ses.notifier import SesNotifier, aws_session
 from app.plugins.ses.plugin import register_notifiers, ses_notifiers
 from app.plugins.ses.settings import SesSettings
 from app.plugins.ses.tests.fake_ses import FakeSes, SesError
@@ -78,12 +77,13 @@ class MotoSes:
             (await client.post(f"{self.url}/moto-api/reset")).raise_for_status()
 
     async def verify_identity(self, identity: str) -> None:
-        session = aioboto3.Session(
+        async with aws_session().client(
+            "sesv2",
+            region_name=REGION,
+            endpoint_url=self.url,
             aws_access_key_id=ACCESS_KEY_ID,
             aws_secret_access_key=SECRET_ACCESS_KEY,
-            region_name=REGION,
-        )
-        async with session.client("sesv2", endpoint_url=self.url) as sesv2:
+        ) as sesv2:
             await sesv2.create_email_identity(EmailIdentity=identity)
 
     async def sent_messages(self) -> list[dict[str, Any]]:
