@@ -115,7 +115,7 @@ class BakeCache:
         from cookiecutter.main import cookiecutter  # type: ignore[import-untyped]
 
         output = self.root / bake_id
-        with _exclusive(self.root / f"{bake_id}.lock"):
+        with exclusive(self.root / f"{bake_id}.lock"):
             done = self.root / f"{bake_id}.done"
             if not done.exists():
                 shutil.rmtree(output, ignore_errors=True)  # a bake that failed half-way
@@ -131,7 +131,8 @@ class BakeCache:
 
 
 @contextmanager
-def _exclusive(lock_file: Path) -> Iterator[None]:
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Held by one test worker at a time."""
     with lock_file.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,11 +10,14 @@ from tests.lanes import SERVER_LANES, available_lanes, lanes_required, missing_l
 
 
 @pytest.fixture(scope="session")
-def bakes(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> BakeCache:
-    # Test workers share the run's temporary folder, one level above each worker's own.
-    run_folder = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        run_folder = run_folder.parent
+def run_folder(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """This run's temporary folder, shared by its test workers (one level above their own)."""
+    folder = tmp_path_factory.getbasetemp()
+    return folder if worker_id == "master" else folder.parent
+
+
+@pytest.fixture(scope="session")
+def bakes(run_folder: Path) -> BakeCache:
     return BakeCache(run_folder / "bakes")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.bakes import BAKES, TEMPLATE_DIR, BakeCache, run_in, tool
+from tests.bakes import BAKES, TEMPLATE_DIR, BakeCache, exclusive, run_in, tool
 
 TEMPLATE_CODE = ("hooks", "tests", "bench", "docs/gen_settings.py", "examples")
 
@@ -54,18 +54,19 @@ def test_bake_passes_ruff(bakes: BakeCache, bake: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One mypy cache for the bakes this test worker checks.
+def mypy_cache(run_folder: Path) -> Path:
+    """One mypy cache for every bake this run checks, shared by the test workers.
 
     The libraries every bake imports are the same files, so after the first bake mypy
     checks only each bake's own modules: it compares every module's content with its
-    cache entry, whatever folder the module sits in.
+    cache entry, whatever folder the module sits in. One mypy at a time writes to it.
     """
-    return tmp_path_factory.mktemp("mypy-cache")
+    return run_folder / "mypy-cache"
 
 
 @pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
 def test_bake_passes_mypy(bakes: BakeCache, mypy_cache: Path, bake: Any) -> None:
     project = bakes.project(bake.id)
-    result = run_in(project, tool("mypy"), "--cache-dir", str(mypy_cache), "app", "tests")
+    with exclusive(mypy_cache.with_suffix(".lock")):
+        result = run_in(project, tool("mypy"), "--cache-dir", str(mypy_cache), "app", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
