@@ -124,9 +124,9 @@ async def test_a_provider_that_does_not_answer_in_time_is_a_clean_502(
     monkeypatch: pytest.MonkeyPatch,
     step: str,
 ) -> None:
-    # The fake hangs; a client that gives up sooner keeps the test short (the other tests
-    # keep the generous timeout a busy machine needs).
-    monkeypatch.setenv(f"{provider_fake.name.upper()}_TIMEOUT_SECONDS", "0.3")
+    # The fake hangs; a client that gives up sooner keeps the test short, yet not so soon
+    # that the steps before the hanging one time out on a busy machine.
+    monkeypatch.setenv(f"{provider_fake.name.upper()}_TIMEOUT_SECONDS", "2")
     if step == "token":
         provider_fake.token_failure = "timeout"
     else:

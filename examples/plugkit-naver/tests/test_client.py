@@ -103,7 +103,7 @@ async def test_a_reused_code_is_refused_though_naver_answers_200(fake_naver: Fak
 async def test_every_token_failure_is_a_token_error(
     fake_naver: FakeNaver, failure: Failure
 ) -> None:
-    client = naver_client(fake_naver, timeout_seconds=0.3)
+    client = naver_client(fake_naver, timeout_seconds=2)
     url = await client.get_authorization_url(CALLBACK, state="state-1")
     code = parse_qs(urlsplit(await press(url)).query)["code"][0]
     fake_naver.token_failure = failure
@@ -116,7 +116,7 @@ async def test_every_token_failure_is_a_token_error(
 async def test_every_profile_failure_is_a_profile_error(
     fake_naver: FakeNaver, failure: Failure
 ) -> None:
-    client = naver_client(fake_naver, timeout_seconds=0.3)
+    client = naver_client(fake_naver, timeout_seconds=2)
     token = await access_token(fake_naver, client)
     fake_naver.profile_failure = failure
 

@@ -8,6 +8,7 @@ import email.policy
 import ipaddress
 import socket
 import ssl
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -42,6 +43,8 @@ class Inbox:
     quits: int = 0
     # Seconds the server thinks before accepting a message's data.
     data_delay: float = 0.0
+    # The server side of each connection a message came over (for `LocalSmtpServer.hang_up`).
+    connections: list[SMTP] = field(default_factory=list)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -54,6 +57,8 @@ class Inbox:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
+        if server not in self.connections:
+            self.connections.append(server)
         content = envelope.original_content or b""
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
@@ -122,6 +127,20 @@ class LocalSmtpServer:
             **self.smtp_options,
         )
         self._controller.start()
+
+    def hang_up(self) -> None:
+        """Close every connection a message came over, as servers do with idle ones."""
+        assert self._controller is not None, "the server is not running"
+        closed = threading.Event()
+
+        def close_all() -> None:
+            for connection in self.inbox.connections:
+                if connection.transport is not None:
+                    connection.transport.close()
+            closed.set()
+
+        self._controller.loop.call_soon_threadsafe(close_all)
+        assert closed.wait(10), "the server's event loop did not run"
 
     def stop(self) -> None:
         if self._controller is not None:
