@@ -82,6 +82,13 @@ def run_in(
     )
 
 
+def output_tail(result: subprocess.CompletedProcess[str], lines: int = 60) -> str:
+    """The end of a command's error output and then of its output (pytest's summary)."""
+    return "\n".join(
+        [*result.stderr.splitlines()[-lines // 3 :], *result.stdout.splitlines()[-lines:]]
+    )
+
+
 def uv_command() -> str:
     """The uv that `make test` bootstrapped (PLUGKIT_UV), or the one on PATH."""
     uv = os.environ.get("PLUGKIT_UV") or shutil.which("uv")

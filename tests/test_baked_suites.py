@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.bakes import BAKES, Bake, BakeCache, clean_env, run_in, suite_fingerprint
+from tests.bakes import BAKES, Bake, BakeCache, clean_env, output_tail, run_in, suite_fingerprint
 from tests.lanes import SERVER_LANES, available_lanes, fresh_database, lanes_required
 
 _AVAILABLE = available_lanes()
@@ -43,7 +43,7 @@ def test_bake_suite_passes(
         assert server_lanes[lane_name] is not None, f"{lane_name} does not answer"
         with fresh_database(lane) as url:
             result = run_in(project, *command, env={**env, "TEST_DATABASE_URL": url})
-    tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
+    tail = output_tail(result)
     assert result.returncode == 0, tail
     assert " passed" in result.stdout, tail
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.bakes import TEMPLATE_DIR, BakeCache, clean_env, run_in, uv_command
+from tests.bakes import TEMPLATE_DIR, BakeCache, clean_env, output_tail, run_in, uv_command
 
 
 def test_make_test_passes_inside_the_default_bake(bakes: BakeCache, tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_make_test_passes_inside_the_default_bake(bakes: BakeCache, tmp_path: Pa
     for name in ("VIRTUAL_ENV", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT"):
         env.pop(name, None)
     result = run_in(project, "make", "test", f"UV={uv_command()}", env=env, timeout=900)
-    tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
+    tail = output_tail(result)
     assert result.returncode == 0, tail
     assert " passed" in result.stdout, tail
     assert (project / ".venv" / "bin" / "pytest").exists(), "make test ran outside its venv"
