@@ -4,9 +4,8 @@
 PYTHON ?= python3
 PORT ?= 8000
 HOST ?= 127.0.0.1
-# One test worker per core. More would fill the CPU time tests spend waiting (a third worker
-# on two cores cut a run by a few minutes), but loads the machine so far that tests with
-# timing in them (retry windows, timeouts) were seen to fail.
+# One test worker per core. A third worker on two cores finished no sooner (the run is
+# CPU-bound), and loaded the machine so far that tests with timing in them were seen to fail.
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
 TOOLS := .tools
