@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.bakes import TEMPLATE_DIR, BakeCache, clean_env, run_in, uv_command
+from tests.bakes import TEMPLATE_DIR, BakeCache, clean_env, output_tail, run_in, uv_command
 
 EXAMPLE = TEMPLATE_DIR / "examples" / "plugkit-naver"
 # Each must pass inside the service's environment; together they are the user's story.
@@ -44,9 +44,10 @@ def test_installing_the_naver_package_beside_a_bake_adds_naver_sign_in(
     env.pop("PYTHONPATH", None)
     pytest = ("-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider")
     result = run_in(package, str(python), *pytest, env=env, timeout=300)
-    output = result.stdout + result.stderr
-    tail = "\n".join(output.splitlines()[-60:])
+    tail = output_tail(result)
     assert result.returncode == 0, tail
-    passed = {line.split("::", 1)[1] for line in output.splitlines() if line.startswith("PASSED ")}
+    passed = {
+        line.split("::", 1)[1] for line in result.stdout.splitlines() if line.startswith("PASSED ")
+    }
     missing = [name for name in STORY if name not in passed]
     assert not missing, f"did not pass: {missing}\n{tail}"
