@@ -138,16 +138,37 @@ async def test_cookie_login_sets_an_http_only_cookie_that_opens_users_me(
     assert me.json()["email"] == "cookie@example.com"
 
 
-async def test_cookie_is_secure_when_the_service_is_public_over_https(
+async def test_each_app_sets_the_login_cookie_its_settings_ask_for(
     make_settings: SettingsFactory, serve: ServeApp
 ) -> None:
-    settings = make_settings(public_base_url="https://accounts.example.com")
-    async with serve(build_app(settings, Mailbox())) as client:
-        await register(client, "secure@example.com")
-        response = await login(client, "secure@example.com", backend="cookie")
+    # Apps of one process (tests, several apps in one server) share the routers made for
+    # equal cookie settings; each must still answer with its own.
+    plain = make_settings()
+    public = make_settings(
+        public_base_url="https://accounts.example.com", auth_token_lifetime_seconds=600
+    )
+    cookies: dict[str, dict[str, str]] = {}
+    for name, settings in (("plain", plain), ("public", public), ("plain again", plain)):
+        async with serve(build_app(settings, Mailbox())) as client:
+            await register(client, "cookie@example.com")
+            response = await login(client, "cookie@example.com", backend="cookie")
+        assert response.status_code == 204
+        cookies[name] = cookie_attributes(response.headers["set-cookie"])
 
-    assert response.status_code == 204
-    assert "secure" in response.headers["set-cookie"].lower()
+    assert "secure" in cookies["public"]
+    assert cookies["public"]["max-age"] == "600"
+    for name in ("plain", "plain again"):
+        assert "secure" not in cookies[name]
+        assert cookies[name]["max-age"] == "3600"
+
+
+def cookie_attributes(set_cookie: str) -> dict[str, str]:
+    """`name=value; Max-Age=600; Secure` → {"max-age": "600", "secure": ""} (the pair left out)."""
+    attributes = {}
+    for part in set_cookie.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        attributes[key.lower()] = value
+    return attributes
 
 
 async def test_login_failure_does_not_tell_whether_the_email_exists(

@@ -8,6 +8,7 @@ travels. Reading a token needs nothing app-specific beyond the request's setting
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated
 
 from fastapi import Depends, Request, Response, status
@@ -69,13 +70,25 @@ class SignInCookieTransport(CookieTransport):
         return self._set_login_cookie(response, token)
 
 
+@dataclass(frozen=True)
+class LoginCookie:
+    """What an app's login answers depend on: the auth cookie's lifetime and secure flag."""
+
+    max_age_seconds: int
+    secure: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> LoginCookie:
+        return cls(settings.auth_token_lifetime_seconds, settings.auth_cookie_is_secure)
+
+
 def cookie_transport(
-    settings: Settings, transport_class: type[CookieTransport] = CookieTransport
+    cookie: LoginCookie, transport_class: type[CookieTransport] = CookieTransport
 ) -> CookieTransport:
     return transport_class(
         cookie_name=AUTH_COOKIE_NAME,
-        cookie_max_age=settings.auth_token_lifetime_seconds,
-        cookie_secure=settings.auth_cookie_is_secure,
+        cookie_max_age=cookie.max_age_seconds,
+        cookie_secure=cookie.secure,
         cookie_httponly=True,
         cookie_samesite="lax",
     )
@@ -83,7 +96,7 @@ def cookie_transport(
 
 @dataclass(frozen=True)
 class AuthBackends:
-    """The backends of one app: login/logout answers depend on its settings."""
+    """The login backends for one login cookie (the bearer one is the same for all)."""
 
     bearer: AuthenticationBackend[User, int]
     cookie: AuthenticationBackend[User, int]
@@ -91,14 +104,16 @@ class AuthBackends:
     cookie_redirect: AuthenticationBackend[User, int]
 
 
-def build_auth_backends(settings: Settings) -> AuthBackends:
+@cache
+def build_auth_backends(cookie: LoginCookie) -> AuthBackends:
+    """One set per login cookie: apps with the same settings share the routers built on it."""
     return AuthBackends(
         bearer=AuthenticationBackend(
             BEARER_BACKEND, BearerTransport(tokenUrl=BEARER_LOGIN_URL), get_jwt_strategy
         ),
-        cookie=AuthenticationBackend(COOKIE_BACKEND, cookie_transport(settings), get_jwt_strategy),
+        cookie=AuthenticationBackend(COOKIE_BACKEND, cookie_transport(cookie), get_jwt_strategy),
         cookie_redirect=AuthenticationBackend(
-            COOKIE_BACKEND, cookie_transport(settings, SignInCookieTransport), get_jwt_strategy
+            COOKIE_BACKEND, cookie_transport(cookie, SignInCookieTransport), get_jwt_strategy
         ),
     )
 

@@ -1,16 +1,19 @@
 """/api/v1/auth: fastapi-users' register, login, logout, verify and reset routes, and OAuth.
 
-Built per app, because the login answers (cookie lifetime, secure flag) and the OAuth
-providers come from that app's settings and plugins.
+The login answers (cookie lifetime, secure flag) and the OAuth providers come from each
+app's settings and plugins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import Enum
+from functools import cache
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, params
+from fastapi.routing import APIRoute
 from fastapi_users import FastAPIUsers
 
 from app.api.rate_limit import limit_routes
@@ -25,6 +28,7 @@ from app.services.auth import (
     BEARER_BACKEND,
     COOKIE_BACKEND,
     AuthBackends,
+    LoginCookie,
     build_auth_backends,
 )
 from app.services.mail import send_account_mails_after_answer
@@ -54,48 +58,17 @@ PROVIDER_ERROR_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 def include_auth_routers(parent: APIRouter, settings: Settings, plugins: PluginRegistry) -> None:
     """fastapi-users' routers and each provider's OAuth routes, under `parent`'s /auth."""
-    backends = build_auth_backends(settings)
-    users = FastAPIUsers[User, int](get_user_manager, [backends.bearer, backends.cookie])
-    # One login count per client address, whichever transport it signs in with.
-    for backend in (backends.bearer, backends.cookie):
+    cookie = LoginCookie.of(settings)
+    for account in account_routers(cookie):
         parent.include_router(
-            limit_routes(
-                users.get_auth_router(backend), {f"auth:{backend.name}.login"}, RateLimitScope.LOGIN
-            ),
-            prefix=f"{AUTH_PATH}/{backend.name}",
+            account.router,
+            prefix=account.prefix,
             tags=AUTH_TAGS,
+            dependencies=list(account.dependencies),
         )
-    # The account mails go out after the answer, so its timing does not tell whether
-    # the address has an account.
-    mails_after_answer = [Depends(send_account_mails_after_answer)]
-    parent.include_router(
-        limit_routes(
-            users.get_register_router(UserRead, UserCreate),
-            {"register:register"},
-            RateLimitScope.REGISTER,
-        ),
-        prefix=AUTH_PATH,
-        tags=AUTH_TAGS,
-        dependencies=mails_after_answer,
-    )
-    parent.include_router(
-        limit_routes(
-            users.get_reset_password_router(),
-            {"reset:forgot_password"},
-            RateLimitScope.FORGOT_PASSWORD,
-        ),
-        prefix=AUTH_PATH,
-        tags=AUTH_TAGS,
-        dependencies=mails_after_answer,
-    )
-    parent.include_router(
-        users.get_verify_router(UserRead),
-        prefix=AUTH_PATH,
-        tags=AUTH_TAGS,
-        dependencies=mails_after_answer,
-    )
 
     check_provider_names(plugins.oauth_providers)
+    backends = build_auth_backends(cookie)
     for name, provider in sorted(plugins.oauth_providers.items()):
         if provider.is_configured:
             provider_router = oauth_router(settings, provider, backends)
@@ -106,8 +79,80 @@ def include_auth_routers(parent: APIRouter, settings: Settings, plugins: PluginR
         )
 
 
+@dataclass(frozen=True)
+class AccountRouter:
+    """One of fastapi-users' routers, and where and how it is included under /api/v1."""
+
+    router: APIRouter
+    prefix: str
+    dependencies: tuple[params.Depends, ...] = ()
+
+
+@cache
+def account_routers(cookie: LoginCookie) -> tuple[AccountRouter, ...]:
+    """Register, login, logout, verify and reset: made once per process for each login cookie.
+
+    Making a router analyses every route's dependencies and models, which was half the cost
+    of building an app. Apps with the same cookie settings include the same routers; FastAPI
+    still resolves them per app, so each app's dependency overrides apply.
+    """
+    backends = build_auth_backends(cookie)
+    users = FastAPIUsers[User, int](get_user_manager, [backends.bearer, backends.cookie])
+    # One login count per client address, whichever transport it signs in with.
+    logins = tuple(
+        AccountRouter(
+            limit_routes(
+                _with_logout_documented(users.get_auth_router(backend)),
+                {f"auth:{backend.name}.login"},
+                RateLimitScope.LOGIN,
+            ),
+            prefix=f"{AUTH_PATH}/{backend.name}",
+        )
+        for backend in (backends.bearer, backends.cookie)
+    )
+    # The account mails go out after the answer, so its timing does not tell whether
+    # the address has an account.
+    mails_after_answer = (Depends(send_account_mails_after_answer),)
+    return (
+        *logins,
+        AccountRouter(
+            limit_routes(
+                users.get_register_router(UserRead, UserCreate),
+                {"register:register"},
+                RateLimitScope.REGISTER,
+            ),
+            prefix=AUTH_PATH,
+            dependencies=mails_after_answer,
+        ),
+        AccountRouter(
+            limit_routes(
+                users.get_reset_password_router(),
+                {"reset:forgot_password"},
+                RateLimitScope.FORGOT_PASSWORD,
+            ),
+            prefix=AUTH_PATH,
+            dependencies=mails_after_answer,
+        ),
+        AccountRouter(
+            users.get_verify_router(UserRead), prefix=AUTH_PATH, dependencies=mails_after_answer
+        ),
+    )
+
+
+def _with_logout_documented(router: APIRouter) -> APIRouter:
+    """fastapi-users answers a bearer-token logout with 204 but documents only 200."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.path.endswith("/logout"):
+            route.responses.setdefault(204, {"description": "Signed out"})
+    return router
+
+
+@cache
 def not_configured_router(provider_name: str) -> APIRouter:
-    """The routes of a provider without credentials: present, and answering 503."""
+    """The routes of a provider without credentials: present, and answering 503.
+
+    One router per provider name, shared by every app of the process.
+    """
     router = APIRouter(responses=NOT_CONFIGURED_RESPONSE)
 
     async def not_configured() -> NoReturn:
