@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class ErrorBody(BaseModel):
+    # Only the API docs use this model, and every route documents it for several statuses:
+    # its validators are built when the docs are, not once per route of every app.
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
     detail: Any = None
