@@ -14,12 +14,12 @@ import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from app.core.config import InsecureSettingsError, Settings
+from app.core.config import InsecureSettingsError
 from app.models.api_key import ApiKey
 from app.schemas.api_keys import WhitelistEntryCreate
 from app.services.secret_cipher import SecretCipher, SecretUnreadableError, cipher_for
 from tests.accounts import Mailbox, assert_error, bearer_for, build_app, register
-from tests.conftest import ServeApp, SettingsFactory
+from tests.conftest import ServeApp, SettingsFactory, build_test_settings
 
 KEYS = "/api/v1/users/me/api-keys"
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -69,9 +69,18 @@ async def start(app: FastAPI, serve: ServeApp) -> AsyncIterator[Service]:
         yield service
 
 
+@pytest.fixture(scope="module")
+def keys_app(database_url: str) -> FastAPI:
+    """One app on the test settings for the module; each test starts it on an empty database.
+
+    An app made per test would resolve every /api/v1 route before the keys routes again.
+    """
+    return build_app(build_test_settings(database_url), Mailbox())
+
+
 @pytest.fixture
-async def service(settings: Settings, serve: ServeApp) -> AsyncIterator[Service]:
-    async with start(build_app(settings, Mailbox()), serve) as running:
+async def service(keys_app: FastAPI, serve: ServeApp) -> AsyncIterator[Service]:
+    async with start(keys_app, serve) as running:
         yield running
 
 

@@ -24,12 +24,13 @@ from tests.accounts import (
     login,
     register,
 )
-from tests.conftest import ServeApp, ServiceLog, SettingsFactory
+from tests.conftest import ServeApp, ServiceLog, SettingsFactory, build_test_settings
 
 
-@pytest.fixture
-def service(settings: Settings) -> FastAPI:
-    return build_app(settings, Mailbox())
+@pytest.fixture(scope="module")
+def service(database_url: str) -> FastAPI:
+    """One app on the test settings for the module; each test starts it on an empty database."""
+    return build_app(build_test_settings(database_url), Mailbox())
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from app.schemas.api_keys import ApiKeyUpdate
 from app.services.api_keys import add_whitelist_entry, delete_api_key, update_api_key
 from app.services.nonces import DatabaseNonceStore, RedisNonceStore
 from tests.accounts import assert_error
-from tests.conftest import TEST_CLIENT_ADDRESS, ServeApp, SettingsFactory
+from tests.conftest import TEST_CLIENT_ADDRESS, ServeApp, SettingsFactory, build_test_settings
 from tests.signed import (
     IssuedKey,
     create_user,
@@ -77,11 +77,20 @@ def unsigned_client(app: FastAPI, address: str = TEST_CLIENT_ADDRESS) -> httpx.A
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
+@pytest.fixture(scope="module")
+def signed_app(database_url: str) -> FastAPI:
+    """The app with the signed test routes, on the test settings, made once for the module.
+
+    Each test still starts and stops it and gets an empty database (`serve`); making one per
+    test would resolve every /api/v1 route again, as the test routes come after them.
+    """
+    return with_signed_routes(create_app(build_test_settings(database_url)))
+
+
 @pytest.fixture
-async def service(settings: Settings, serve: ServeApp) -> AsyncIterator[FastAPI]:
-    application = with_signed_routes(create_app(settings))
-    async with serve(application):
-        yield application
+async def service(signed_app: FastAPI, serve: ServeApp) -> AsyncIterator[FastAPI]:
+    async with serve(signed_app):
+        yield signed_app
 
 
 @pytest.fixture

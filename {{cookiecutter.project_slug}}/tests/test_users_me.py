@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 from faker import Faker
+from fastapi import FastAPI
 
-from app.core.config import Settings
 from tests.accounts import (
     ME,
     PASSWORD,
@@ -20,7 +20,7 @@ from tests.accounts import (
     login,
     register,
 )
-from tests.conftest import ServeApp
+from tests.conftest import ServeApp, build_test_settings
 from tests.providers import UserProvider
 
 PROFILE_FIELDS = (
@@ -34,16 +34,28 @@ PROFILE_FIELDS = (
 )
 
 
-@pytest.fixture
-def mailbox() -> Mailbox:
+@pytest.fixture(scope="module")
+def module_mailbox() -> Mailbox:
     return Mailbox()
+
+
+@pytest.fixture(scope="module")
+def me_app(database_url: str, module_mailbox: Mailbox) -> FastAPI:
+    """One app on the test settings for the module; each test starts it on an empty database."""
+    return build_app(build_test_settings(database_url), module_mailbox)
+
+
+@pytest.fixture
+def mailbox(module_mailbox: Mailbox) -> Mailbox:
+    module_mailbox.sent.clear()  # each test sees only its own mails
+    return module_mailbox
 
 
 @pytest.fixture
 async def client(
-    settings: Settings, serve: ServeApp, mailbox: Mailbox
+    me_app: FastAPI, serve: ServeApp, mailbox: Mailbox
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(build_app(settings, mailbox)) as client:
+    async with serve(me_app) as client:
         yield client
 
 
