@@ -10,8 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.core.config import Settings
-from tests.conftest import SettingsFactory, reset_database
+from tests.conftest import build_test_settings, reset_database
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
     FAST_DELIVERY,
@@ -30,11 +29,6 @@ from tests.outbox_support import (
 MAX_BODY_BYTES = 2000
 
 
-@pytest.fixture
-def api_settings(make_settings: SettingsFactory) -> Settings:
-    return make_settings(notification_max_body_bytes=MAX_BODY_BYTES, **FAST_DELIVERY)
-
-
 @pytest.fixture(scope="module")
 def target() -> Iterator[WebhookTarget]:
     endpoint = WebhookTarget()
@@ -43,13 +37,25 @@ def target() -> Iterator[WebhookTarget]:
     endpoint.stop()
 
 
+@pytest.fixture(scope="module")
+def notifications_app(database_url: str, target: WebhookTarget) -> FastAPI:
+    """One app for the module; each test starts and stops it on an empty database.
+
+    An app made per test would resolve every /api/v1 route before the notification routes
+    again.
+    """
+    settings = build_test_settings(
+        database_url, notification_max_body_bytes=MAX_BODY_BYTES, **FAST_DELIVERY
+    )
+    return build_app(settings, WebhookPlugin(target.url))
+
+
 @pytest.fixture
-async def service(api_settings: Settings, target: WebhookTarget) -> AsyncIterator[FastAPI]:
+async def service(notifications_app: FastAPI, target: WebhookTarget) -> AsyncIterator[FastAPI]:
     target.forget()  # each test counts only its own deliveries
-    application = build_app(api_settings, WebhookPlugin(target.url))
-    async with application.router.lifespan_context(application):
-        yield application
-    await reset_database(application.state.database)
+    async with notifications_app.router.lifespan_context(notifications_app):
+        yield notifications_app
+    await reset_database(notifications_app.state.database)
 
 
 @pytest.fixture
