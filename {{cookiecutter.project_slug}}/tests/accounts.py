@@ -92,6 +92,12 @@ class StandInOAuth2(BaseOAuth2[dict[str, Any]]):
         self.failures: set[str] = set()
         self.token_requests: list[tuple[str, str]] = []
 
+    def forget(self) -> None:
+        """Back to no scripted answers, no failures and no requests seen."""
+        self.profiles.clear()
+        self.failures.clear()
+        self.token_requests.clear()
+
     async def get_access_token(
         self, code: str, redirect_uri: str, code_verifier: str | None = None
     ) -> OAuth2Token:

@@ -30,7 +30,7 @@ from tests.accounts import (
     register,
     sign_in_with,
 )
-from tests.conftest import ServeApp
+from tests.conftest import ServeApp, build_test_settings
 
 CSRF_COOKIE = "fastapiusersoauthcsrf"
 
@@ -43,23 +43,38 @@ def oauth_routes(provider: str) -> list[str]:
     ]
 
 
-@pytest.fixture
-def alpha() -> StandInProvider:
-    return StandInProvider("alpha")
+@pytest.fixture(scope="module")
+def module_stand_ins() -> dict[str, StandInProvider]:
+    return {name: StandInProvider(name) for name in ("alpha", "beta")}
+
+
+@pytest.fixture(scope="module")
+def service(database_url: str, module_stand_ins: dict[str, StandInProvider]) -> FastAPI:
+    """One app for the module; each test starts it on an empty database (`serve`)."""
+    return build_app(build_test_settings(database_url), Mailbox(), *module_stand_ins.values())
 
 
 @pytest.fixture
-def beta() -> StandInProvider:
-    return StandInProvider("beta")
+def stand_ins(module_stand_ins: dict[str, StandInProvider]) -> dict[str, StandInProvider]:
+    for provider in module_stand_ins.values():
+        provider.client.forget()  # each test scripts its own answers
+    return module_stand_ins
 
 
 @pytest.fixture
-def service(settings: Settings, alpha: StandInProvider, beta: StandInProvider) -> FastAPI:
-    return build_app(settings, Mailbox(), alpha, beta)
+def alpha(stand_ins: dict[str, StandInProvider]) -> StandInProvider:
+    return stand_ins["alpha"]
 
 
 @pytest.fixture
-async def client(service: FastAPI, serve: ServeApp) -> AsyncIterator[httpx.AsyncClient]:
+def beta(stand_ins: dict[str, StandInProvider]) -> StandInProvider:
+    return stand_ins["beta"]
+
+
+@pytest.fixture
+async def client(
+    service: FastAPI, serve: ServeApp, stand_ins: dict[str, StandInProvider]
+) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(service) as client:
         yield client
 
