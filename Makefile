@@ -4,8 +4,8 @@
 PYTHON ?= python3
 PORT ?= 8000
 HOST ?= 127.0.0.1
-# One test worker per core. A third worker on two cores finished no sooner (the run is
-# CPU-bound), and loaded the machine so far that tests with timing in them were seen to fail.
+# One test worker per core. When the run was CPU-bound, a third worker on two cores finished
+# no sooner and loaded the machine so far that tests with timing in them were seen to fail.
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
 TOOLS := .tools
