@@ -65,11 +65,33 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
+    async with started(create_app(settings)) as application:
+        yield application
+
+
+@pytest.fixture(scope="module")
+def module_app(database_url: str) -> FastAPI:
+    """One app on the test settings for a whole module, started per test by `shared_app`."""
+    return create_app(build_test_settings(database_url))
+
+
+@pytest.fixture
+async def shared_app(module_app: FastAPI) -> AsyncIterator[FastAPI]:
+    """The module's app, started for one test on an empty database.
+
+    A module whose tests need no settings of their own makes this its `app`: building an
+    app and resolving its routes costs more than most tests do.
+    """
+    async with started(module_app) as application:
+        yield application
+
+
+@asynccontextmanager
+async def started(application: FastAPI) -> AsyncIterator[FastAPI]:
+    """The app running (startup to shutdown), then its rows deleted for the next test."""
     async with application.router.lifespan_context(application):
         yield application
-    database: Database = application.state.database
-    await reset_database(database)
+    await reset_database(application.state.database)
 
 
 async def reset_database(database: Database) -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.core.config import Settings
 from tests.accounts import (
@@ -19,22 +20,36 @@ from tests.accounts import (
     register,
     token_of,
 )
-from tests.conftest import ServeApp, ServiceLog, SettingsFactory
+from tests.conftest import ServeApp, ServiceLog, build_test_settings
 
 PUBLIC_BASE_URL = "https://accounts.example.com"
 
 
-@pytest.fixture
-def mailbox() -> Mailbox:
+@pytest.fixture(scope="module")
+def module_mailbox() -> Mailbox:
     return Mailbox()
+
+
+@pytest.fixture(scope="module")
+def mails_app(database_url: str, module_mailbox: Mailbox) -> FastAPI:
+    """One app for the module; each test starts it on an empty database."""
+    settings = build_test_settings(
+        database_url, public_base_url=PUBLIC_BASE_URL, auth_cookie_secure=False
+    )
+    return build_app(settings, module_mailbox)
+
+
+@pytest.fixture
+def mailbox(module_mailbox: Mailbox) -> Mailbox:
+    module_mailbox.sent.clear()  # each test sees only its own mails
+    return module_mailbox
 
 
 @pytest.fixture
 async def client(
-    make_settings: SettingsFactory, serve: ServeApp, mailbox: Mailbox
+    mails_app: FastAPI, serve: ServeApp, mailbox: Mailbox
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(public_base_url=PUBLIC_BASE_URL, auth_cookie_secure=False)
-    async with serve(build_app(settings, mailbox)) as client:
+    async with serve(mails_app) as client:
         yield client
 
 

@@ -21,6 +21,12 @@ REGISTER = "/api/v1/auth/register"
 BODY_LIMIT = 4096
 
 
+@pytest.fixture
+def app(shared_app: FastAPI) -> FastAPI:
+    """The module's tests share one app, each on an empty database."""
+    return shared_app
+
+
 def assert_refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()

@@ -38,6 +38,12 @@ SettingsFactory = Callable[..., Settings]
 ServeApp = Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
+@pytest.fixture
+def app(providers_app: FastAPI) -> FastAPI:
+    """The module's tests share one app, each on an empty database (tests/fakes/fixtures.py)."""
+    return providers_app
+
+
 async def test_unconfigured_provider_answers_503_and_is_logged_once(
     unconfigured_provider: str,
     make_settings: SettingsFactory,

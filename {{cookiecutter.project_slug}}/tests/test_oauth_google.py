@@ -21,8 +21,14 @@ from tests.fakes.flow import (
 )
 from tests.fakes.google import BIRTHDAY_SCOPE, GENDER_SCOPE, PHONE_SCOPE, FakeGoogle
 
-# The fake's settings must be in place before the app (and its plugins) is built.
+# Each test starts with the fake reset, and its settings in place for apps a test builds.
 pytestmark = pytest.mark.usefixtures("fake_google")
+
+
+@pytest.fixture
+def app(providers_app: FastAPI) -> FastAPI:
+    """The module's tests share one app, each on an empty database (tests/fakes/fixtures.py)."""
+    return providers_app
 
 
 @pytest.mark.parametrize("transport", ["jwt", "cookie"])

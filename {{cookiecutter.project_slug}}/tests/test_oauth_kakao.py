@@ -15,8 +15,14 @@ from app.main import create_app
 from tests.fakes.flow import assert_error, me_after_sign_in, sign_in, stored_rows
 from tests.fakes.kakao import FakeKakao
 
-# The fake's settings must be in place before the app (and its plugins) is built.
+# Each test starts with the fake reset, and its settings in place for apps a test builds.
 pytestmark = pytest.mark.usefixtures("fake_kakao")
+
+
+@pytest.fixture
+def app(providers_app: FastAPI) -> FastAPI:
+    """The module's tests share one app, each on an empty database (tests/fakes/fixtures.py)."""
+    return providers_app
 
 
 @pytest.mark.parametrize("transport", ["jwt", "cookie"])

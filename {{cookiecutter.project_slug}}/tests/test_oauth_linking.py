@@ -12,8 +12,15 @@ from tests.fakes.flow import ME, assert_error, bearer, me_after_sign_in, sign_in
 from tests.fakes.google import FakeGoogle
 from tests.fakes.kakao import FakeKakao
 
-# The fakes' settings must be in place before the app (and its plugins) is built.
+# Each test starts with the fakes reset, and their settings in place for apps a test builds.
 pytestmark = pytest.mark.usefixtures("fake_google", "fake_kakao")
+
+
+@pytest.fixture
+def app(providers_app: FastAPI) -> FastAPI:
+    """The module's tests share one app, each on an empty database (tests/fakes/fixtures.py)."""
+    return providers_app
+
 
 SHARED_EMAIL = "jane.doe@gmail.com"
 

@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from app.core.config import Settings
 from tests.accounts import (
     AUTH,
     ME,
@@ -19,7 +19,7 @@ from tests.accounts import (
     register,
     sign_in_with,
 )
-from tests.conftest import ServeApp, SettingsFactory
+from tests.conftest import ServeApp, SettingsFactory, build_test_settings
 
 
 class PageParser(HTMLParser):
@@ -55,16 +55,29 @@ def parse(page: httpx.Response) -> PageParser:
     return parser
 
 
-@pytest.fixture
-def providers() -> list[StandInProvider]:
+@pytest.fixture(scope="module")
+def module_providers() -> list[StandInProvider]:
     return [StandInProvider("alpha"), StandInProvider("omega", is_configured=False)]
+
+
+@pytest.fixture(scope="module")
+def page_app(database_url: str, module_providers: list[StandInProvider]) -> FastAPI:
+    """One app on the test settings for the module; each test starts it on an empty database."""
+    return build_app(build_test_settings(database_url), Mailbox(), *module_providers)
+
+
+@pytest.fixture
+def providers(module_providers: list[StandInProvider]) -> list[StandInProvider]:
+    for provider in module_providers:
+        provider.client.forget()  # each test scripts its own answers
+    return module_providers
 
 
 @pytest.fixture
 async def client(
-    settings: Settings, serve: ServeApp, providers: list[StandInProvider]
+    page_app: FastAPI, serve: ServeApp, providers: list[StandInProvider]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(build_app(settings, Mailbox(), *providers)) as client:
+    async with serve(page_app) as client:
         yield client
 
 

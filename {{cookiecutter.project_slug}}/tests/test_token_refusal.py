@@ -10,12 +10,19 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
 
 from app.services.auth import AUTH_COOKIE_NAME
 from tests.accounts import ME, assert_error, bearer_for, login, register
 from tests.conftest import TEST_SECRET_KEY
 
 AUDIENCE = "fastapi-users:auth"
+
+
+@pytest.fixture
+def app(shared_app: FastAPI) -> FastAPI:
+    """The module's tests share one app, each on an empty database."""
+    return shared_app
 
 
 def b64url(data: dict[str, Any]) -> str:

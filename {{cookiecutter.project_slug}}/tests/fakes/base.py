@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -63,6 +64,8 @@ class FakeOAuthProvider:
     # Scopes a user cannot untick on the consent page.
     required_scopes: frozenset[str] = frozenset()
     client_secret_required = True
+    # Settings of the plugin that the fake's `env()` leaves to their defaults.
+    env_left_unset: tuple[str, ...] = ()
 
     def __init__(self, *, client_id: str, client_secret: str, user: Any) -> None:
         self._registered = (client_id, client_secret)
@@ -87,6 +90,13 @@ class FakeOAuthProvider:
         self._codes: dict[str, Grant] = {}
         self._tokens: dict[str, Grant] = {}
         self._closing = False
+
+    def point_plugin_here(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The plugin's settings (read from the environment) pointing at this fake."""
+        for key in self.env_left_unset:
+            monkeypatch.delenv(key, raising=False)
+        for key, value in self.env(self.base_url).items():
+            monkeypatch.setenv(key, value)
 
     def close(self) -> None:
         """Let hanging requests end, so the server stops at once."""

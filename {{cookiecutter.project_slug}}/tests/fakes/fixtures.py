@@ -7,9 +7,13 @@ takes its fake, and so its fixtures, along with it.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from fastapi import FastAPI
 
+from app.main import create_app
+from tests.conftest import build_test_settings, started
 from tests.fakes.base import FakeOAuthProvider
 
 PROVIDER_FAKES = ("tests.fakes.google", "tests.fakes.kakao")
@@ -34,3 +38,25 @@ def unconfigured_provider(request: pytest.FixtureRequest) -> str:
     request.getfixturevalue(f"unconfigured_{request.param}")
     name: str = request.param
     return name
+
+
+@pytest.fixture(scope="module")
+def providers_service(request: pytest.FixtureRequest, database_url: str) -> Iterator[FastAPI]:
+    """One app for a test module, every provider plugin pointed at its fake.
+
+    Building an app and resolving its routes costs more than most sign-in tests do; the
+    module's tests each start this one on an empty database instead (`providers_app`).
+    """
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in PROVIDERS:
+            fake, _ = request.getfixturevalue(f"{name}_server")
+            fake.reset()  # not configured with what the previous test left in its knobs
+            fake.point_plugin_here(monkeypatch)
+        yield create_app(build_test_settings(database_url))
+
+
+@pytest.fixture
+async def providers_app(providers_service: FastAPI) -> AsyncIterator[FastAPI]:
+    """The module's app, started for one test on an empty database."""
+    async with started(providers_service) as application:
+        yield application

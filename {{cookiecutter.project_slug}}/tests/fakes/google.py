@@ -187,11 +187,9 @@ def fake_google(
     google_server: tuple[FakeGoogle, LiveServer], monkeypatch: pytest.MonkeyPatch
 ) -> FakeGoogle:
     """The fake, reset, with the Google plugin's settings pointing at it (not at `.env`)."""
-    fake, server = google_server
+    fake, _ = google_server
     fake.reset()
-    monkeypatch.setitem(GoogleSettings.model_config, "env_file", None)
-    for key, value in fake.env(server.url).items():
-        monkeypatch.setenv(key, value)
+    fake.point_plugin_here(monkeypatch)
     return fake
 
 

@@ -104,6 +104,7 @@ class FakeKakao(FakeOAuthProvider):
     required_scopes = frozenset({"profile_nickname"})
     # "Client Secret" is off unless the app switched it on.
     client_secret_required = False
+    env_left_unset = ("KAKAO_CLIENT_SECRET", "KAKAO_SCOPES")
 
     def __init__(self) -> None:
         super().__init__(client_id="fake-rest-api-key", client_secret="", user=KakaoUser())
@@ -175,13 +176,9 @@ def fake_kakao(
     kakao_server: tuple[FakeKakao, LiveServer], monkeypatch: pytest.MonkeyPatch
 ) -> FakeKakao:
     """The fake, reset, with the Kakao plugin's settings pointing at it (not at `.env`)."""
-    fake, server = kakao_server
+    fake, _ = kakao_server
     fake.reset()
-    monkeypatch.setitem(KakaoSettings.model_config, "env_file", None)
-    monkeypatch.delenv("KAKAO_CLIENT_SECRET", raising=False)
-    monkeypatch.delenv("KAKAO_SCOPES", raising=False)
-    for key, value in fake.env(server.url).items():
-        monkeypatch.setenv(key, value)
+    fake.point_plugin_here(monkeypatch)
     return fake
 
 
