@@ -4,9 +4,9 @@
 PYTHON ?= python3
 PORT ?= 8000
 HOST ?= 127.0.0.1
-# One test worker per core. When the run was CPU-bound, a third worker on two cores finished
-# no sooner and loaded the machine so far that tests with timing in them were seen to fail.
-TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+# One test worker more than cores: a bake's suite spends about a third of its time waiting
+# (on timeouts it tests, on servers), and the extra worker runs in those waits.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) + 1 )))
 
 TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/$(TOOLS)/bin/uv)
