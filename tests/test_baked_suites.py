@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,15 +28,33 @@ def _suite_params() -> list[Any]:
     return params
 
 
+@pytest.fixture(scope="session")
+def hypothesis_storage(run_folder: Path) -> Path:
+    """One Hypothesis folder for every suite run of this test run.
+
+    Before it generates data, Hypothesis reads every module of the project for constants
+    and keeps what it found per file content: the bakes share most files, so all but the
+    first suite run find them there (seconds per run).
+    """
+    return run_folder / "hypothesis"
+
+
 @pytest.mark.parametrize(("bake", "lane_name"), _suite_params())
 def test_bake_suite_passes(
-    bakes: BakeCache, server_lanes: dict[str, Any], bake: Bake, lane_name: str
+    bakes: BakeCache,
+    server_lanes: dict[str, Any],
+    hypothesis_storage: Path,
+    bake: Bake,
+    lane_name: str,
 ) -> None:
     project = bakes.project(bake.id)
     command = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist")
     # The full 1,000-case schema fuzzing runs once, in the defaults bake's own `make test`
     # (test_fresh_install.py); here every operation still gets generated requests.
-    env = clean_env(FUZZ_EXAMPLES=str(FUZZ_EXAMPLES_PER_RUN))
+    env = clean_env(
+        FUZZ_EXAMPLES=str(FUZZ_EXAMPLES_PER_RUN),
+        HYPOTHESIS_STORAGE_DIRECTORY=str(hypothesis_storage),
+    )
     if lane_name == "sqlite":
         result = run_in(project, *command, env=env)
     else:
