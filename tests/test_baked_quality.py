@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,20 @@ def mypy_cache(run_folder: Path) -> Path:
 
     The libraries every bake imports are the same files, so after the first bake mypy
     checks only each bake's own modules: it compares every module's content with its
-    cache entry, whatever folder the module sits in. One mypy at a time writes to it.
+    cache entry, whatever folder the module sits in. mypy keeps a cache per target Python
+    version; one mypy at a time writes to each.
     """
     return run_folder / "mypy-cache"
+
+
+DEFAULT_PYTHON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"][0]
 
 
 @pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
 def test_bake_passes_mypy(bakes: BakeCache, mypy_cache: Path, bake: Any) -> None:
     project = bakes.project(bake.id)
-    with exclusive(mypy_cache.with_suffix(".lock")):
+    target = bake.answers.get("python_version", DEFAULT_PYTHON)
+    # Bakes for other Python versions check at the same time (their caches are apart).
+    with exclusive(mypy_cache.parent / f"mypy-cache-{target}.lock"):
         result = run_in(project, tool("mypy"), "--cache-dir", str(mypy_cache), "app", "tests")
     assert result.returncode == 0, result.stdout + result.stderr

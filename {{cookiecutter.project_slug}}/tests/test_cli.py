@@ -23,9 +23,14 @@ from fastapi import FastAPI, Header, Request
 
 from app.api.signed_request import SignedCaller
 from app.cli import build_parser, run
-from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import TEST_CLIENT_ADDRESS, ServeApp, SettingsFactory, reset_database
+from tests.conftest import (
+    TEST_CLIENT_ADDRESS,
+    ServeApp,
+    SettingsFactory,
+    build_test_settings,
+    reset_database,
+)
 from tests.fakes.server import LiveServer
 from tests.signed import IssuedKey, create_user, issue_api_key
 
@@ -75,11 +80,16 @@ class Outcome:
         return json.loads(self.stdout)
 
 
+@pytest.fixture(scope="module")
+def stand_in_app(database_url: str) -> FastAPI:
+    """One app for the module's in-process tests; each test starts it on an empty database."""
+    return with_stand_in_endpoint(create_app(build_test_settings(database_url)))
+
+
 @pytest.fixture
-async def stand_in(settings: Settings, serve: ServeApp) -> AsyncIterator[FastAPI]:
-    application = with_stand_in_endpoint(create_app(settings))
-    async with serve(application):
-        yield application
+async def stand_in(stand_in_app: FastAPI, serve: ServeApp) -> AsyncIterator[FastAPI]:
+    async with serve(stand_in_app):
+        yield stand_in_app
 
 
 @pytest.fixture
