@@ -7,7 +7,6 @@ them when a request arrives.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import secrets
@@ -23,6 +22,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.server import wait_unless
 
 # A provider call that goes wrong: an HTTP status with the provider's error body, a
 # connection that never answers in time, or a 200 whose body is not JSON.
@@ -218,10 +219,7 @@ class FakeOAuthProvider:
 
     async def _fail(self, failure: Failure, error: Response) -> Response:
         if failure == "timeout":
-            waited = 0.0
-            while waited < self.hang_seconds and not self._closing:
-                await asyncio.sleep(0.05)
-                waited += 0.05
+            await wait_unless(self.hang_seconds, lambda: self._closing)
             return Response(status_code=504)
         if failure == "malformed":
             return Response(b"<html><body>Temporarily unavailable", media_type="application/json")

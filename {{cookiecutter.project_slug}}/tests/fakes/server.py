@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -75,3 +76,16 @@ class LiveServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+async def wait_unless(seconds: float, stopped: Callable[[], bool]) -> None:
+    """A fake's slow answer: `seconds`, cut short once `stopped()` is true, so that the
+    fake's server stops without waiting for it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    # Polled: the server is stopped from another thread, which cannot set an asyncio.Event.
+    while not stopped():
+        left = deadline - loop.time()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.05))

@@ -6,7 +6,6 @@ It knows which access tokens are valid for which Kakao user, which users agreed 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.plugins.kakaotalk.notifier import MEMO_PATH, TOKEN_PATH
+from tests.fakes.server import wait_unless
 
 Failure = int | Literal["timeout"]
 
@@ -44,6 +44,11 @@ class FakeKakaoTalk:
     access_tokens: dict[str, str] = field(default_factory=dict)  # token → Kakao user id
     refresh_tokens: dict[str, str] = field(default_factory=dict)
     without_consent: set[str] = field(default_factory=set)
+    _closing: bool = False
+
+    def close(self) -> None:
+        """Send hanging answers at once: the server is stopping."""
+        self._closing = True
 
     def issue(self, kakao_id: str) -> tuple[str, str]:
         """A valid access and refresh token for a Kakao user, as sign-in would store them."""
@@ -65,7 +70,7 @@ class FakeKakaoTalk:
 
     async def _fail(self, failure: Failure) -> Response:
         if failure == "timeout":
-            await asyncio.sleep(self.hang_seconds)
+            await wait_unless(self.hang_seconds, lambda: self._closing)
             return Response(status_code=504)
         return JSONResponse({"msg": "internal error", "code": -1}, status_code=failure)
 

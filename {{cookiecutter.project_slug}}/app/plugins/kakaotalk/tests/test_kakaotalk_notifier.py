@@ -62,7 +62,7 @@ def no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def kakao() -> Iterator[Kakao]:
     fake = FakeKakaoTalk(client_id=CLIENT_ID)
-    with LiveServer(fake.app()) as server:
+    with LiveServer(fake.app(), on_stop=fake.close) as server:
         yield Kakao(fake, server.url)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -12,6 +11,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.server import wait_unless
 
 SEND_EMAIL_PATH = "/v2/email/outbound-emails"
 
@@ -31,6 +32,11 @@ class FakeSes:
     # The requests SES accepted (answered with a MessageId): the mails that went out.
     accepted: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
+    _closing: bool = False
+
+    def close(self) -> None:
+        """Send delayed answers at once: the server is stopping."""
+        self._closing = True
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route(SEND_EMAIL_PATH, self._send_email, methods=["POST"])])
@@ -38,8 +44,7 @@ class FakeSes:
     async def _send_email(self, request: Request) -> Response:
         body = json.loads(await request.body())
         self.requests.append(body)
-        if self.delay_seconds:
-            await asyncio.sleep(self.delay_seconds)
+        await wait_unless(self.delay_seconds, lambda: self._closing)
         if self.error is None:
             self.accepted.append(body)
             return JSONResponse({"MessageId": f"fake-{next(self._ids)}"})

@@ -124,7 +124,7 @@ async def notifier(moto: MotoSes) -> AsyncIterator[SesNotifier]:
 @pytest.fixture
 def fake_ses() -> Iterator[tuple[FakeSes, str]]:
     fake = FakeSes()
-    with LiveServer(fake.app()) as server:
+    with LiveServer(fake.app(), on_stop=fake.close) as server:
         yield fake, server.url
 
 

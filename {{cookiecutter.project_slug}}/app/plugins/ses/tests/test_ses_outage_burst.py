@@ -37,7 +37,7 @@ BURST = 60
 @pytest.fixture
 def fake_ses() -> Iterator[tuple[FakeSes, LiveServer]]:
     fake = FakeSes()
-    with LiveServer(fake.app()) as server:
+    with LiveServer(fake.app(), on_stop=fake.close) as server:
         yield fake, server
 
 
