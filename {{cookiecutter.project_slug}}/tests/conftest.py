@@ -89,9 +89,11 @@ async def shared_app(module_app: FastAPI) -> AsyncIterator[FastAPI]:
 @asynccontextmanager
 async def started(application: FastAPI) -> AsyncIterator[FastAPI]:
     """The app running (startup to shutdown), then its rows deleted for the next test."""
-    async with application.router.lifespan_context(application):
-        yield application
-    await reset_database(application.state.database)
+    try:
+        async with application.router.lifespan_context(application):
+            yield application
+    finally:
+        await reset_database(application.state.database)
 
 
 async def reset_database(database: Database) -> None:

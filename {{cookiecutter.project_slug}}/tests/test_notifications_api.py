@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import build_test_settings, reset_database
+from tests.conftest import build_test_settings, started
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
     FAST_DELIVERY,
@@ -53,9 +53,8 @@ def notifications_app(database_url: str, target: WebhookTarget) -> FastAPI:
 @pytest.fixture
 async def service(notifications_app: FastAPI, target: WebhookTarget) -> AsyncIterator[FastAPI]:
     target.forget()  # each test counts only its own deliveries
-    async with notifications_app.router.lifespan_context(notifications_app):
-        yield notifications_app
-    await reset_database(notifications_app.state.database)
+    async with started(notifications_app) as application:
+        yield application
 
 
 @pytest.fixture

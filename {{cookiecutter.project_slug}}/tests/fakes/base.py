@@ -96,7 +96,7 @@ class FakeOAuthProvider:
         """The plugin's settings (read from the environment) pointing at this fake."""
         for key in self.env_left_unset:
             monkeypatch.delenv(key, raising=False)
-        for key, value in self.env(self.base_url).items():
+        for key, value in self.env().items():
             monkeypatch.setenv(key, value)
 
     def close(self) -> None:
@@ -144,8 +144,8 @@ class FakeOAuthProvider:
     async def _photo(self, request: Request) -> Response:
         return Response(solid_png(48, 48, (66, 133, 244)), media_type="image/png")
 
-    def env(self, base_url: str) -> dict[str, str]:
-        """The plugin settings that point the service at this fake."""
+    def env(self) -> dict[str, str]:
+        """The plugin settings that point the service at this fake (at `base_url`)."""
         raise NotImplementedError
 
     async def _authorize(self, request: Request) -> Response:

@@ -10,7 +10,6 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.plugins.google.settings import GoogleSettings
 from tests.fakes.base import FakeOAuthProvider, Grant, json_response
 from tests.fakes.server import LiveServer
 
@@ -127,14 +126,14 @@ class FakeGoogle(FakeOAuthProvider):
             PHONE_SCOPE: "Your phone numbers",
         }
 
-    def env(self, base_url: str) -> dict[str, str]:
+    def env(self) -> dict[str, str]:
         return {
             "GOOGLE_CLIENT_ID": self.client_id,
             "GOOGLE_CLIENT_SECRET": self.client_secret,
-            "GOOGLE_AUTHORIZE_URL": f"{base_url}{self.authorize_path}",
-            "GOOGLE_TOKEN_URL": f"{base_url}{self.token_path}",
-            "GOOGLE_REVOKE_URL": f"{base_url}/revoke",
-            "GOOGLE_PEOPLE_API_URL": f"{base_url}/v1",
+            "GOOGLE_AUTHORIZE_URL": f"{self.base_url}{self.authorize_path}",
+            "GOOGLE_TOKEN_URL": f"{self.base_url}{self.token_path}",
+            "GOOGLE_REVOKE_URL": f"{self.base_url}/revoke",
+            "GOOGLE_PEOPLE_API_URL": f"{self.base_url}/v1",
             "GOOGLE_TIMEOUT_SECONDS": "2.5",
         }
 
@@ -196,6 +195,5 @@ def fake_google(
 @pytest.fixture
 def unconfigured_google(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Google plugin with no credentials, whatever `.env` or the environment hold."""
-    monkeypatch.setitem(GoogleSettings.model_config, "env_file", None)
     for key in ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"):
         monkeypatch.delenv(key, raising=False)

@@ -10,7 +10,6 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.plugins.kakao.settings import KakaoSettings
 from tests.fakes.base import FakeOAuthProvider, Grant, json_response
 from tests.fakes.server import LiveServer
 
@@ -124,13 +123,13 @@ class FakeKakao(FakeOAuthProvider):
     def denied_params(self) -> dict[str, str]:
         return {"error": "access_denied", "error_description": "User denied access"}
 
-    def env(self, base_url: str) -> dict[str, str]:
+    def env(self) -> dict[str, str]:
         return {
             "KAKAO_CLIENT_ID": self.client_id,
-            "KAKAO_AUTHORIZE_URL": f"{base_url}{self.authorize_path}",
-            "KAKAO_TOKEN_URL": f"{base_url}{self.token_path}",
-            "KAKAO_USER_ME_URL": f"{base_url}{self.profile_path}",
-            "KAKAO_UNLINK_URL": f"{base_url}/v1/user/unlink",
+            "KAKAO_AUTHORIZE_URL": f"{self.base_url}{self.authorize_path}",
+            "KAKAO_TOKEN_URL": f"{self.base_url}{self.token_path}",
+            "KAKAO_USER_ME_URL": f"{self.base_url}{self.profile_path}",
+            "KAKAO_UNLINK_URL": f"{self.base_url}/v1/user/unlink",
             "KAKAO_TIMEOUT_SECONDS": "2.5",
         }
 
@@ -185,6 +184,5 @@ def fake_kakao(
 @pytest.fixture
 def unconfigured_kakao(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Kakao plugin with no credentials, whatever `.env` or the environment hold."""
-    monkeypatch.setitem(KakaoSettings.model_config, "env_file", None)
     for key in ("KAKAO_CLIENT_ID", "KAKAO_CLIENT_SECRET"):
         monkeypatch.delenv(key, raising=False)
