@@ -41,8 +41,8 @@ demo: $(VENV)/.installed
 	@echo "  Health:    http://$(HOST):$(PORT)/health"
 	@echo "Stop it with Ctrl-C."
 	@echo
-	cd $(DEMO_PROJECT) && DATABASE_URL= TASK_BROKER=inprocess \
-		.venv/bin/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
+	cd $(DEMO_PROJECT) && DATABASE_URL= TASK_BROKER=inprocess PUBLIC_BASE_URL=http://$(HOST):$(PORT) \
+		.venv/bin/uvicorn --factory app.main:create_app --no-proxy-headers --host $(HOST) --port $(PORT)
 
 # Finds which database lanes this machine can run (tests/lanes.py says which it skips and why).
 test: export PATH := $(dir $(UV)):$(PATH)

@@ -207,6 +207,7 @@ def test_docker_commands_work_in_a_fresh_environment(bakes: BakeCache, tmp_path:
         "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
         "ENVIRONMENT": "production",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'prod.db'}",
+        "PUBLIC_BASE_URL": "https://service.example",
         "PORT": str(_free_port()),
         "WEB_CONCURRENCY": "1",
     }

@@ -15,7 +15,11 @@ from app.core.config import Settings, get_settings
 from app.core.database import Database, ScopedSessionMiddleware
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging, get_api_logger
-from app.core.middleware import RequestBodyLimitMiddleware, RequestContextMiddleware
+from app.core.middleware import (
+    RequestBodyLimitMiddleware,
+    RequestContextMiddleware,
+    security_headers,
+)
 from app.core.plugins import PluginRegistry, create_plugin_manager
 from app.services.nonces import create_nonce_store
 from app.services.rate_limits import create_rate_limiter
@@ -76,7 +80,10 @@ def create_app(
     app.add_middleware(ScopedSessionMiddleware, database=database)
     # Inside the request context, so a refused body still gets a request id and a log line.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware,
+        response_headers=security_headers(settings.public_base_url.startswith("https://")),
+    )
 
     app.include_router(health_router)
     include_api_router(app, settings, plugins)

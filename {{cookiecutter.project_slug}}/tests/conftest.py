@@ -149,10 +149,12 @@ def anyio_backend() -> Iterator[str]:
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 TEST_CLIENT_ADDRESS = "203.0.113.10"
-# Production refuses to start without these long secrets; pass as `make_settings(**PRODUCTION)`.
+# Production refuses to start without a long secret of its own for API keys and an https
+# address; pass as `make_settings(**PRODUCTION)` (the test settings name the database).
 PRODUCTION: dict[str, Any] = {
     "environment": "production",
     "api_key_encryption_key": "test-api-key-encryption-key-0123456789abcdef",
+    "public_base_url": "https://service.example",
 }
 
 SettingsFactory = Callable[..., Settings]

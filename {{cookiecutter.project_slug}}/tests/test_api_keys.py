@@ -19,7 +19,7 @@ from app.models.api_key import ApiKey
 from app.schemas.api_keys import WhitelistEntryCreate
 from app.services.secret_cipher import SecretCipher, SecretUnreadableError, cipher_for
 from tests.accounts import Mailbox, assert_error, bearer_for, build_app, register
-from tests.conftest import ServeApp, SettingsFactory, build_test_settings
+from tests.conftest import PRODUCTION, ServeApp, SettingsFactory, build_test_settings
 
 KEYS = "/api/v1/users/me/api-keys"
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -422,8 +422,8 @@ def test_production_refuses_to_start_without_an_api_key_encryption_key(
 ) -> None:
     for value in (None, "change-me", "too-short"):
         with pytest.raises(InsecureSettingsError, match="API_KEY_ENCRYPTION_KEY"):
-            make_settings(environment="production", api_key_encryption_key=value)
-    make_settings(environment="production", api_key_encryption_key="k" * 32)
+            make_settings(**{**PRODUCTION, "api_key_encryption_key": value})
+    make_settings(**{**PRODUCTION, "api_key_encryption_key": "k" * 32})
 
 
 def test_development_derives_the_encryption_key_from_the_secret_key(

@@ -50,6 +50,7 @@ def test_env_file_values_are_read(tmp_path: Path) -> None:
         "ENVIRONMENT=production\n"
         f"SECRET_KEY={LONG_SECRET}\n"
         f"API_KEY_ENCRYPTION_KEY={LONG_SECRET}-api\n"
+        "PUBLIC_BASE_URL=https://service.example\n"
         "DATABASE_URL=postgres://app:pw@db.internal:5432/app\n"
         "LOG_JSON=false\n"
         "SLOW_QUERY_MS=50\n"

@@ -104,6 +104,7 @@ async def test_an_unconfigured_provider_is_shown_disabled_in_development_only(
         environment="production",
         secret_key="a-production-secret-key-of-enough-length-0123",
         api_key_encryption_key="a-production-encryption-key-of-enough-length",
+        public_base_url="https://service.example",
     )
     providers = [StandInProvider("alpha"), StandInProvider("omega", is_configured=False)]
     async with serve(build_app(production, *providers)) as prod_client:

@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Annotated, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -112,6 +113,8 @@ class Settings(BaseSettings):
     auth_cookie_secure: bool | None = None
     verify_token_lifetime_seconds: int = Field(default=86400, gt=0)
     reset_password_token_lifetime_seconds: int = Field(default=3600, gt=0)
+    # How long a provider sign-in may take between authorize and callback (state, CSRF cookie).
+    oauth_state_lifetime_seconds: int = Field(default=600, gt=0)
     password_min_length: int = Field(default=8, ge=1)
     # Argon2 cost of stored passwords (the library's recommended defaults). Lower them only
     # where hashing speed matters more than resistance to cracking, such as test suites.
@@ -226,6 +229,33 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _refuse_production_shortcuts(self) -> Self:
+        """Values that are fine on a laptop and unsafe in production, each with its fix."""
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        if self.secret_key in self.configured_api_key_encryption_keys:
+            raise InsecureSettingsError(
+                "API_KEY_ENCRYPTION_KEY equals SECRET_KEY: give it a value of its own, so that "
+                "a leaked token-signing secret does not also decrypt the API secret keys."
+            )
+        if self.database_echo:
+            raise InsecureSettingsError(
+                "DATABASE_ECHO=true logs every statement with its parameters (password "
+                "hashes, tokens): unset it before running with ENVIRONMENT=production."
+            )
+        if not self.public_base_url.startswith("https://") and not self.is_served_on_loopback:
+            raise InsecureSettingsError(
+                f"PUBLIC_BASE_URL={self.public_base_url!r} is not https: mailed links and "
+                "sign-in cookies would travel in clear text. Set the https address people use."
+            )
+        if "database_url" not in self.model_fields_set:
+            raise InsecureSettingsError(
+                "DATABASE_URL is not set: production would silently run on a local SQLite "
+                "file. Set DATABASE_URL (an explicit sqlite+aiosqlite:/// URL if you mean it)."
+            )
+        return self
+
     @property
     def configured_api_key_encryption_keys(self) -> list[str]:
         raw = self.api_key_encryption_key or ""
@@ -262,6 +292,18 @@ class Settings(BaseSettings):
             if self.broker_url and self.broker_url.startswith(schemes):
                 return broker
         return TaskBroker.INPROCESS
+
+    @property
+    def is_served_on_loopback(self) -> bool:
+        """PUBLIC_BASE_URL names this machine only (`docker compose up` on a laptop): plain
+        http never leaves it, so production mode may use it."""
+        host = urlsplit(self.public_base_url).hostname or ""
+        if host == "localhost":
+            return True
+        try:
+            return ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     @property
     def is_production(self) -> bool:

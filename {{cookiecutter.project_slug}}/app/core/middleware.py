@@ -1,5 +1,5 @@
-"""ASGI middleware: request id, access log, the net that turns a crash into a clean 500, and
-the request body size limit."""
+"""ASGI middleware: request id, security headers, access log, the net that turns a crash
+into a clean 500, and the request body size limit."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ from app.core.logging import get_api_logger, mask_email
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is kept only when it is short and harmless to echo into logs and headers.
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Browsers must not guess a content type (a JSON answer rendered as HTML).
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+# Served over https: browsers keep to https for a year, subdomains included.
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def security_headers(served_over_https: bool) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every answer carries; HSTS only where the service is reached over https."""
+    return (NOSNIFF, HSTS) if served_over_https else (NOSNIFF,)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -32,9 +41,12 @@ def _incoming_request_id(scope: Scope) -> str | None:
 class RequestContextMiddleware:
     """Plain ASGI (no BaseHTTPMiddleware task hop), so it costs next to nothing per request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, response_headers: tuple[tuple[bytes, bytes], ...] = (NOSNIFF,)
+    ) -> None:
         self.app = app
         self.logger = get_api_logger()
+        self.response_headers = response_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,13 +59,14 @@ class RequestContextMiddleware:
         status_code = 500
         response_started = False
         header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
+        added_headers = (header, *self.response_headers)
 
         async def send_with_request_id(message: Message) -> None:
             nonlocal status_code, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status_code = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", []), *added_headers]
             await send(message)
 
         started = time.perf_counter()
@@ -64,7 +77,9 @@ class RequestContextMiddleware:
             if response_started:
                 raise
             status_code = exc.status_code
-            await _send_error(send, exc.status_code, exc.code, exc.message, exc.detail, header)
+            await _send_error(
+                send, exc.status_code, exc.code, exc.message, exc.detail, *added_headers
+            )
         except Exception:
             self.logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if response_started:
@@ -76,7 +91,7 @@ class RequestContextMiddleware:
                 "INTERNAL_ERROR",
                 "The server failed to handle this request.",
                 None,
-                header,
+                *added_headers,
             )
         finally:
             self._log_access(scope, state, status_code, time.perf_counter() - started)
