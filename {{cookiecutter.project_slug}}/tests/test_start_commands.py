@@ -25,8 +25,8 @@ FORGED_ADDRESS = "198.51.100.77"
 
 def make_dev_command() -> list[str]:
     """The uvicorn command of `make dev`, as make would run it."""
-    recipe = subprocess.run(  # noqa: S603 - make, on our own Makefile
-        ["make", "--dry-run", "--always-make", "dev", "UV=uv"],  # noqa: S607
+    recipe = subprocess.run(
+        ["make", "--dry-run", "--always-make", "dev", "UV=uv"],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -70,7 +70,7 @@ def served_client_address(command: list[str], tmp_path: Path) -> str:
         "ENVIRONMENT": "development",
         "LOG_JSON": "false",
     }
-    server = subprocess.Popen(  # noqa: S603 - the project's own start command
+    server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", *arguments],
         cwd=PROJECT_DIR,
         env=env,
