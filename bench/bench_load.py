@@ -47,6 +47,7 @@ import httpx
 from serving import (
     MESSAGE,
     NOTIFICATIONS,
+    SERVER_SECRET_KEY,
     SES_KEY_ID,
     SES_REGION,
     SES_SECRET,
@@ -195,7 +196,7 @@ def service_env(project: Path, args: argparse.Namespace, moto_url: str) -> dict[
         PYTHONPATH=str(project),
         ENVIRONMENT="development",
         DATABASE_URL=args.database_url,
-        SECRET_KEY=secrets.token_urlsafe(48),
+        SECRET_KEY=SERVER_SECRET_KEY,
         API_KEY_ENCRYPTION_KEY=secrets.token_urlsafe(48),
         LOG_LEVEL="WARNING",
         DISABLED_PLUGINS="",

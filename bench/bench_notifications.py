@@ -53,6 +53,7 @@ import httpx
 from serving import (
     MESSAGE,
     NOTIFICATIONS,
+    SERVER_SECRET_KEY,
     SES_KEY_ID,
     SES_REGION,
     SES_SECRET,
@@ -160,7 +161,7 @@ class Bench:
             PYTHONPATH=f"{self.scratch / 'server'}{os.pathsep}{self.project}",
             ENVIRONMENT="development",
             DATABASE_URL=database_url,
-            SECRET_KEY=secrets.token_urlsafe(48),
+            SECRET_KEY=SERVER_SECRET_KEY,
             API_KEY_ENCRYPTION_KEY=secrets.token_urlsafe(48),
             LOG_LEVEL="WARNING",
             DISABLED_PLUGINS="",

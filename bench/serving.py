@@ -39,6 +39,11 @@ MESSAGE = {
 # Run by the project's interpreter in the project folder: the service app, a bare FastAPI
 # app with an endpoint shaped like the notification one, and a constant route.
 
+# The SECRET_KEY of every server a bench starts: `signed_credentials` signs a verification
+# token with it, as the mailed link would carry.
+SERVER_SECRET_KEY = secrets.token_urlsafe(48)
+VERIFY_TOKEN_AUDIENCE = "fastapi-users:verify"  # noqa: S105 - a JWT audience
+
 
 def bake_default_project(into: Path) -> Path:
     from cookiecutter.main import cookiecutter  # type: ignore[import-untyped]
@@ -257,12 +262,25 @@ class Outbox:
 
 
 async def signed_credentials(client: httpx.AsyncClient) -> tuple[str, str]:
+    """A verified account's API key, made through the service's own routes.
+
+    Only a verified account may create keys. The verification mail goes to the service's log,
+    so the token its link carries is minted here with the secret the bench gave the server.
+    """
+    from fastapi_users.jwt import generate_jwt
+
     email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
     password = secrets.token_urlsafe(16)
     registered = await client.post(
         "/api/v1/auth/register", json={"email": email, "password": password}
     )
     registered.raise_for_status()
+    token = generate_jwt(
+        {"sub": str(registered.json()["id"]), "email": email, "aud": VERIFY_TOKEN_AUDIENCE},
+        SERVER_SECRET_KEY,
+        lifetime_seconds=3600,
+    )
+    (await client.post("/api/v1/auth/verify", json={"token": token})).raise_for_status()
     login = await client.post(
         "/api/v1/auth/jwt/login", data={"username": email, "password": password}
     )
