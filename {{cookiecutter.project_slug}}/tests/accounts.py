@@ -180,6 +180,13 @@ async def bearer_for(
     return bearer_of(await login(client, email, password))
 
 
+async def verify_email(client: httpx.AsyncClient, mailbox: Mailbox, email: str) -> None:
+    """Follow the link of the latest verification mail, as the address's owner does."""
+    token = token_of(mailbox.last_link(email))
+    response = await client.post(f"{AUTH}/verify", json={"token": token})
+    assert response.status_code == 200, response.text
+
+
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """The service's error shape, with this status and code."""
     assert response.status_code == status, response.text

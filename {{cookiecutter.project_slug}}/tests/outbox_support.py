@@ -52,6 +52,8 @@ class Caller:
     api_key_id: int
     access_key: str
     secret_key: str
+    # What the service's NotificationCaller asks too: these callers are not operators.
+    is_superuser: bool = False
 
     @property
     def auth(self) -> SignedAuth:
@@ -141,4 +143,5 @@ async def wait_until(
 async def all_finished(database: Database, ids: list[int]) -> dict[str, int] | None:
     """The status counts once no row is queued or sending any more; else None."""
     counts = await statuses(database, ids)
-    return counts if sum(counts.get(s, 0) for s in ("delivered", "failed")) == len(ids) else None
+    done = sum(counts.get(s, 0) for s in ("delivered", "failed", "unknown"))
+    return counts if done == len(ids) else None

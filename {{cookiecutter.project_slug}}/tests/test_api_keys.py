@@ -18,7 +18,7 @@ from app.core.config import InsecureSettingsError
 from app.models.api_key import ApiKey
 from app.schemas.api_keys import WhitelistEntryCreate
 from app.services.secret_cipher import SecretCipher, SecretUnreadableError, cipher_for
-from tests.accounts import Mailbox, assert_error, bearer_for, build_app, register
+from tests.accounts import Mailbox, assert_error, bearer_for, build_app, register, verify_email
 from tests.conftest import PRODUCTION, ServeApp, SettingsFactory, build_test_settings
 
 KEYS = "/api/v1/users/me/api-keys"
@@ -60,34 +60,44 @@ class Service:
 
 
 @asynccontextmanager
-async def start(app: FastAPI, serve: ServeApp) -> AsyncIterator[Service]:
+async def start(app: FastAPI, serve: ServeApp, mailbox: Mailbox) -> AsyncIterator[Service]:
     async with serve(app) as client:
         service = Service(app, client)
         for name in ("alice", "bob"):
-            await register(client, f"{name}@example.com")
-            setattr(service, name, await bearer_for(client, f"{name}@example.com"))
+            email = f"{name}@example.com"
+            await register(client, email)
+            await verify_email(client, mailbox, email)  # keys need a verified account
+            setattr(service, name, await bearer_for(client, email))
         yield service
 
 
 @pytest.fixture(scope="module")
-def keys_app(database_url: str) -> FastAPI:
+def keys_mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture(scope="module")
+def keys_app(database_url: str, keys_mailbox: Mailbox) -> FastAPI:
     """One app on the test settings for the module; each test starts it on an empty database.
 
     An app made per test would resolve every /api/v1 route before the keys routes again.
     """
-    return build_app(build_test_settings(database_url), Mailbox())
+    return build_app(build_test_settings(database_url), keys_mailbox)
 
 
 @pytest.fixture
-async def service(keys_app: FastAPI, serve: ServeApp) -> AsyncIterator[Service]:
-    async with start(keys_app, serve) as running:
+async def service(
+    keys_app: FastAPI, keys_mailbox: Mailbox, serve: ServeApp
+) -> AsyncIterator[Service]:
+    async with start(keys_app, serve, keys_mailbox) as running:
         yield running
 
 
 @pytest.fixture
 async def small_limits(make_settings: SettingsFactory, serve: ServeApp) -> AsyncIterator[Service]:
     settings = make_settings(max_active_api_keys=1, max_whitelist_entries=2)
-    async with start(build_app(settings, Mailbox()), serve) as running:
+    mailbox = Mailbox()
+    async with start(build_app(settings, mailbox), serve, mailbox) as running:
         yield running
 
 
@@ -241,40 +251,50 @@ async def test_an_unknown_key_id_is_not_found(service: Service) -> None:
 # -- the active key limit --------------------------------------------------------------
 
 
-async def test_at_most_three_keys_are_active_by_default(service: Service) -> None:
+async def test_at_most_three_keys_by_default_stopped_ones_included(service: Service) -> None:
     keys = [await service.create_key(service.alice) for _ in range(3)]
 
     refused = await service.client.post(KEYS, json={}, headers=service.alice)
     body = assert_error(refused, 409, "API_KEY_LIMIT_REACHED")
-    assert body["detail"] == {"limit": 3, "active": 3}
+    assert body["detail"] == {"limit": 3, "keys": 3}
 
     # Another user has their own three.
     await service.create_key(service.bob)
 
-    # A stopped key does not count, a deleted one neither.
+    # A stopped key still counts: stopping one does not make room for a fourth.
     assert (await service.set_status(service.alice, keys[0]["id"], "stopped")).status_code == 200
-    fourth = await service.create_key(service.alice)
-    deleted = await service.client.delete(f"{KEYS}/{fourth['id']}", headers=service.alice)
+    assert_error(
+        await service.client.post(KEYS, headers=service.alice), 409, "API_KEY_LIMIT_REACHED"
+    )
+    # A deleted one does not.
+    deleted = await service.client.delete(f"{KEYS}/{keys[2]['id']}", headers=service.alice)
     assert deleted.status_code == 204
-    fifth = await service.create_key(service.alice)
+    fourth = await service.create_key(service.alice)
 
-    # Starting the stopped key again would make four active keys.
-    reactivate = await service.set_status(service.alice, keys[0]["id"], "active")
-    assert_error(reactivate, 409, "API_KEY_LIMIT_REACHED")
+    # Starting the stopped key again is allowed: it was counted all along.
+    assert (await service.set_status(service.alice, keys[0]["id"], "active")).status_code == 200
     statuses = {key["id"]: key["status"] for key in await service.keys(service.alice)}
-    assert statuses == {
-        keys[0]["id"]: "stopped",
-        keys[1]["id"]: "active",
-        keys[2]["id"]: "active",
-        fifth["id"]: "active",
-    }
+    assert statuses == {keys[0]["id"]: "active", keys[1]["id"]: "active", fourth["id"]: "active"}
 
     # A key already active may be "activated" again, and stopped keys may be edited.
     assert (await service.set_status(service.alice, keys[1]["id"], "active")).status_code == 200
+    assert (await service.set_status(service.alice, keys[1]["id"], "stopped")).status_code == 200
     memo = await service.client.patch(
-        f"{KEYS}/{keys[0]['id']}", json={"memo": "spare"}, headers=service.alice
+        f"{KEYS}/{keys[1]['id']}", json={"memo": "spare"}, headers=service.alice
     )
     assert memo.status_code == 200, memo.text
+
+
+async def test_stopping_keys_never_yields_more_keys_than_the_limit(service: Service) -> None:
+    made = 0
+    for _ in range(8):
+        response = await service.client.post(KEYS, json={}, headers=service.alice)
+        if response.status_code == 201:
+            made += 1
+            await service.set_status(service.alice, response.json()["id"], "stopped")
+
+    assert made == 3
+    assert len(await service.keys(service.alice)) == 3
 
 
 async def test_the_limits_hold_when_requests_race(service: Service) -> None:
@@ -293,15 +313,14 @@ async def test_the_limits_hold_when_requests_race(service: Service) -> None:
     assert len(listed.json()) == 10
 
 
-async def test_the_active_key_limit_follows_the_setting(small_limits: Service) -> None:
+async def test_the_key_limit_follows_the_setting(small_limits: Service) -> None:
     service = small_limits
     first = await service.create_key(service.alice)
     refused = await service.client.post(KEYS, headers=service.alice)
     assert_error(refused, 409, "API_KEY_LIMIT_REACHED")
     await service.set_status(service.alice, first["id"], "stopped")
-    await service.create_key(service.alice)
-    reactivate = await service.set_status(service.alice, first["id"], "active")
-    assert_error(reactivate, 409, "API_KEY_LIMIT_REACHED")
+    stopped = await service.client.post(KEYS, headers=service.alice)
+    assert_error(stopped, 409, "API_KEY_LIMIT_REACHED")
 
 
 # -- whitelist -------------------------------------------------------------------------

@@ -349,7 +349,10 @@ async def test_a_tampered_state_is_refused(
         f"{AUTH}/alpha/jwt/callback", params={"code": "c1", "state": "not.a.jwt"}
     )
 
-    assert_error(response, 400, "ACCESS_TOKEN_DECODE_ERROR")
+    body = assert_error(response, 400, "OAUTH_INVALID_STATE")
+    assert body["detail"] == "OAUTH_INVALID_STATE"
+    # Refused before the code went to the provider.
+    assert alpha.client.token_requests == []
 
 
 async def test_a_state_without_its_csrf_cookie_is_refused(
@@ -368,6 +371,24 @@ async def test_a_state_without_its_csrf_cookie_is_refused(
 
     assert_error(mismatched, 400, "OAUTH_INVALID_STATE")
     assert_error(missing, 400, "OAUTH_INVALID_STATE")
+    assert alpha.client.token_requests == []
+
+
+async def test_a_state_from_another_provider_is_refused_before_either_is_called(
+    client: httpx.AsyncClient, alpha: StandInProvider, beta: StandInProvider, service: FastAPI
+) -> None:
+    beta.will_answer("c1", account_id="b-1", email="s@example.com", email_verified=True)
+    authorize = await client.get(f"{AUTH}/alpha/jwt/authorize")
+    alpha_state = parse_qs(urlsplit(authorize.json()["authorization_url"]).query)["state"][0]
+
+    # The browser holds alpha's CSRF cookie; the state matches it, but is not beta's.
+    response = await client.get(
+        f"{AUTH}/beta/jwt/callback", params={"code": "c1", "state": alpha_state}
+    )
+
+    assert_error(response, 400, "OAUTH_INVALID_STATE")
+    assert (alpha.client.token_requests, beta.client.token_requests) == ([], [])
+    assert await rows(service) == (0, 0)
 
 
 async def test_consent_refused_at_the_provider_is_a_clear_400(client: httpx.AsyncClient) -> None:

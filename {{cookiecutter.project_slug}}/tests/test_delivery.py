@@ -44,7 +44,8 @@ NOTIFICATIONS = "/api/v1/notifications"
 
 class ScriptedNotifier:
     """Answers by recipient: `fail2` fails twice (retryable) then delivers, `reject` is
-    refused for good, `down` always fails retryably, `boom` raises, `hang` never answers
+    refused for good, `down` always fails retryably, `lost` is an unknown outcome (sent,
+    its answer lost), `boom` raises, `hang` never answers
     (the first time only, with `hang-once`), anything else is delivered."""
 
     name = "scripted"
@@ -54,6 +55,7 @@ class ScriptedNotifier:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.calls_to: Counter[tuple[str, str]] = Counter()  # (notification id, recipient)
         self.delivered: list[str] = []
 
     def check_recipient(self, address: str) -> str | None:
@@ -61,15 +63,18 @@ class ScriptedNotifier:
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         assert message.id is not None
+        [recipient] = message.to  # delivery sends each recipient a message of its own
         self.calls[message.id] += 1
-        call = self.calls[message.id]
-        recipient = message.to[0]
+        self.calls_to[message.id, recipient] += 1
+        call = self.calls_to[message.id, recipient]
         if recipient.startswith("fail") and call <= int(recipient.removeprefix("fail")):
             return DeliveryResult.retryable(f"provider throttled (call {call})")
         if recipient == "reject":
             return DeliveryResult.permanent("mailbox does not exist")
         if recipient == "down":
             return DeliveryResult.retryable("provider unavailable")
+        if recipient == "lost":
+            return DeliveryResult.unknown("the provider's answer was lost")
         if recipient == "boom":
             raise RuntimeError("notifier bug")
         if recipient == "hang" or (recipient == "hang-once" and call == 1):
@@ -110,10 +115,11 @@ async def caller(service: FastAPI) -> Caller:
     return await new_caller(service)
 
 
-async def send(service: FastAPI, caller: Caller, to: str) -> int:
+async def send(service: FastAPI, caller: Caller, to: str | list[str]) -> int:
+    recipients = [to] if isinstance(to, str) else to
     async with signed_client(service, caller) as client:
         response = await client.post(
-            NOTIFICATIONS, json={"channel": "script", "to": [to], "text": "hi"}
+            NOTIFICATIONS, json={"channel": "script", "to": recipients, "text": "hi"}
         )
     assert response.status_code == 202, response.text
     notification_id: int = response.json()["id"]
@@ -170,6 +176,40 @@ async def test_a_retry_waits_its_backoff_and_says_why(
         assert row.attempts == 2
 
 
+async def test_a_retry_sends_only_to_the_recipients_still_waiting(
+    service: FastAPI, caller: Caller, notifier: ScriptedNotifier
+) -> None:
+    notification_id = await send(service, caller, ["ann", "fail2", "cy", "ann"])
+
+    row = await finished(service, notification_id)
+
+    assert row.status == "delivered", row.last_error
+    assert row.attempts == 3
+    assert row.last_error is None
+    key = str(notification_id)
+    # Ann (named twice) and Cy had it after the first attempt: the retries were for fail2.
+    assert notifier.calls_to == Counter({(key, "ann"): 1, (key, "cy"): 1, (key, "fail2"): 3})
+    assert row.delivered_recipients == {
+        "ann": f"scripted-{key}-1",
+        "cy": f"scripted-{key}-1",
+        "fail2": f"scripted-{key}-3",
+    }
+    assert row.provider_message_id == f"scripted-{key}-1"
+
+
+async def test_recipients_that_fail_for_good_are_named_beside_those_who_have_it(
+    service: FastAPI, caller: Caller, notifier: ScriptedNotifier
+) -> None:
+    notification_id = await send(service, caller, ["ann", "reject"])
+
+    row = await finished(service, notification_id)
+
+    assert row.status == "delivered"
+    assert row.attempts == 1
+    assert row.last_error == "not delivered to: reject: mailbox does not exist"
+    assert row.delivered_recipients == {"ann": f"scripted-{notification_id}-1"}
+
+
 async def test_a_permanent_failure_fails_at_once(
     service: FastAPI, caller: Caller, notifier: ScriptedNotifier
 ) -> None:
@@ -196,7 +236,7 @@ async def test_retryable_failures_end_in_failed_after_the_last_attempt(
     assert notifier.calls[str(notification_id)] == 4
 
 
-async def test_a_notifier_that_raises_or_hangs_is_retried_not_lost(
+async def test_a_notifier_that_raises_is_retried_and_one_that_hangs_is_not_resent(
     service: FastAPI, caller: Caller, notifier: ScriptedNotifier
 ) -> None:
     crashed = await send(service, caller, "boom")
@@ -207,10 +247,14 @@ async def test_a_notifier_that_raises_or_hangs_is_retried_not_lost(
     assert crash_row.attempts == 4
     assert "RuntimeError: notifier bug" in (crash_row.last_error or "")
 
+    # Still sending when the send timeout ran out: it may have gone out, so it is not
+    # sent again; an operator decides.
     hang_row = await finished(service, hung_once)
-    assert hang_row.status == "delivered"
-    assert hang_row.attempts == 2
-    assert notifier.calls[str(hung_once)] == 2
+    assert hang_row.status == "unknown"
+    assert hang_row.attempts == 1
+    assert "outcome unknown" in (hang_row.last_error or "")
+    assert "no answer within 0.5 s" in (hang_row.last_error or "")
+    assert notifier.calls[str(hung_once)] == 1
 
 
 @pytest.mark.parametrize("processes", [1, 5], ids=["one-process", "five-processes"])
@@ -343,8 +387,8 @@ async def test_a_stopping_service_hands_back_what_it_was_sending(
     database_url = settings.database_url
     async with first.router.lifespan_context(first):
         caller = await new_caller(first)
-        notification_id = await send(first, caller, "hang-once")
-        await wait_until(lambda: notifier.calls[str(notification_id)] == 1, 5, "sending")
+        notification_id = await send(first, caller, ["ann", "hang-once"])
+        await wait_until(lambda: notifier.calls[str(notification_id)] == 2, 5, "sending")
     # Stopped mid-send: the row is queued again at once, not left for its 60 s lease.
     restarted = build_app(settings, notifier)
     assert restarted.state.settings.database_url == database_url
@@ -353,6 +397,35 @@ async def test_a_stopping_service_hands_back_what_it_was_sending(
 
     assert row.status == "delivered"
     assert row.attempts == 2
+    # Ann had it before the stop: only the interrupted recipient was sent it again.
+    key = str(notification_id)
+    assert notifier.calls_to == Counter({(key, "ann"): 1, (key, "hang-once"): 2})
+
+
+async def test_a_stop_mid_send_keeps_an_unknown_outcome_unknown(
+    make_settings: SettingsFactory,
+    notifier: ScriptedNotifier,
+    serve: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app.worker, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    settings = make_settings(
+        **{**FAST_DELIVERY, "delivery_send_timeout_seconds": 30.0, "delivery_lease_seconds": 60.0}
+    )
+    first = build_app(settings, notifier)
+    async with first.router.lifespan_context(first):
+        caller = await new_caller(first)
+        notification_id = await send(first, caller, ["lost", "hang-once"])
+        await wait_until(lambda: notifier.calls[str(notification_id)] == 2, 5, "sending")
+    # `lost` may have it already: the row is not queued again for anyone.
+    restarted = build_app(settings, notifier)
+    async with serve(restarted):
+        await asyncio.sleep(0.3)  # a few dispatcher passes: none may take the row
+        row = (await rows(restarted.state.database, [notification_id]))[notification_id]
+
+    assert row.status == "unknown"
+    assert row.attempts == 1
+    assert "the provider's answer was lost" in (row.last_error or "")
     assert notifier.calls[str(notification_id)] == 2
 
 

@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
+from app.models.notification import Notification
+from app.models.user import User
 from tests.conftest import build_test_settings, started
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
@@ -123,6 +126,34 @@ async def test_email_through_the_stand_in_is_delivered(client: httpx.AsyncClient
         return bool((await client.get(url)).json()["status"] == "delivered")
 
     await wait_until(delivered, 10, "delivered")
+
+
+@pytest.mark.parametrize(
+    ("flags", "code"),
+    [({"is_verified": False}, "ACCOUNT_UNVERIFIED"), ({"is_active": False}, "ACCOUNT_INACTIVE")],
+)
+async def test_an_unverified_or_deactivated_account_cannot_send(
+    service: FastAPI,
+    caller: Caller,
+    client: httpx.AsyncClient,
+    target: WebhookTarget,
+    flags: dict[str, bool],
+    code: str,
+) -> None:
+    # Its key was made while the account was verified (an email change unverifies it).
+    async with service.state.database.sessionmaker() as session:
+        user = await session.get(User, caller.user_id)
+        assert user is not None
+        for name, value in flags.items():
+            setattr(user, name, value)
+        await session.commit()
+
+    for payload in (email(), webhook("ada")):
+        assert_error(await client.post(NOTIFICATIONS, json=payload), 403, code)
+
+    async with service.state.database.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Notification)) == 0
+    assert target.delivered() == {}
 
 
 async def test_the_endpoints_refuse_unsigned_requests(service: FastAPI) -> None:

@@ -1,5 +1,6 @@
-"""Rate limits: per client address on login, register and forgot-password; per API key on
-the signed API; counted in Redis when REDIS_URL is set, in memory otherwise."""
+"""Rate limits: per client address on login, register, forgot-password and
+request-verify-token; per API key on the signed API; counted in Redis when REDIS_URL is set,
+in memory otherwise. (Per email address: tests/test_mail_flooding.py.)"""
 
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ async def limited_app(database_url: str) -> AsyncIterator[FastAPI]:
         rate_limit_login="2/minute",
         rate_limit_register="2/hour",
         rate_limit_forgot_password="1/15m",
+        rate_limit_request_verify="1/15m",
         rate_limit_signed_api="2/minute",
         trusted_proxies=PROXY,
     )
@@ -149,6 +151,15 @@ async def test_forgot_password_is_limited_per_address(limited_app: FastAPI) -> N
         assert_rate_limited(await forgot(client, "b@example.com"), 900)
     async with client_from(limited_app, "198.51.100.6") as other:
         assert (await forgot(other, "a@example.com")).status_code == 202
+
+
+async def test_request_verify_token_is_limited_per_address(limited_app: FastAPI) -> None:
+    path = f"{AUTH}/request-verify-token"
+    async with client_from(limited_app, "198.51.100.7") as client:
+        assert (await client.post(path, json={"email": "a@example.com"})).status_code == 202
+        assert_rate_limited(await client.post(path, json={"email": "b@example.com"}), 900)
+    async with client_from(limited_app, "198.51.100.8") as other:
+        assert (await other.post(path, json={"email": "a@example.com"})).status_code == 202
 
 
 async def test_the_address_is_the_one_trusted_proxies_name(limited_app: FastAPI) -> None:

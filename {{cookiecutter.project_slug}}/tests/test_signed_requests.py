@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -20,12 +21,14 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from app import PROJECT_SLUG
 from app.api.signed_request import SignedCaller
 from app.client.signing import SignedAuth
 from app.core.config import Settings
 from app.main import create_app
 from app.models.api_key import ApiKey
 from app.models.signature_nonce import SignatureNonce
+from app.models.user import User
 from app.schemas.api_keys import ApiKeyUpdate
 from app.services.api_keys import add_whitelist_entry, delete_api_key, update_api_key
 from app.services.nonces import DatabaseNonceStore, RedisNonceStore
@@ -338,6 +341,65 @@ async def test_concurrent_copies_of_one_request_pass_once(
         "OK" if response.status_code == 200 else response.json()["code"] for response in responses
     )
     assert codes == ["OK", *["SIGNATURE_REPLAYED"] * 4]
+
+
+async def test_a_replay_is_a_warning_in_the_log_not_a_database_error(
+    client: httpx.AsyncClient, key: IssuedKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = signature_headers(key, "GET", ECHO)
+    with (
+        caplog.at_level(logging.DEBUG, logger=PROJECT_SLUG),
+        caplog.at_level(logging.DEBUG, logger="sqlalchemy"),
+    ):
+        first = await client.get(ECHO, headers=headers)
+        replays = await asyncio.gather(*(client.get(ECHO, headers=headers) for _ in range(3)))
+
+    assert first.status_code == 200, first.text
+    assert [response.status_code for response in replays] == [401] * 3
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
+    assert "IntegrityError" not in caplog.text
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "nonce" in r.message]
+    assert len(warnings) == 3
+    assert all(f"API key {key.id}" in record.getMessage() for record in warnings)
+    # Said by the service's own logger, which its log handler writes out.
+    assert all(record.name.startswith(f"{PROJECT_SLUG}.") for record in warnings)
+
+
+@pytest.mark.parametrize(
+    ("flags", "code"),
+    [
+        ({"is_verified": False}, "ACCOUNT_UNVERIFIED"),
+        ({"is_active": False}, "ACCOUNT_INACTIVE"),
+        ({"is_active": False, "is_verified": False}, "ACCOUNT_INACTIVE"),
+    ],
+)
+async def test_a_key_of_an_unverified_or_inactive_account_is_refused(
+    service: FastAPI,
+    client: httpx.AsyncClient,
+    key: IssuedKey,
+    user_id: int,
+    flags: dict[str, bool],
+    code: str,
+) -> None:
+    # The key was made while the account was in good standing (an email change, say,
+    # makes it unverified again).
+    async with service.state.database.sessionmaker() as session:
+        user = await session.get(User, user_id)
+        assert user is not None
+        for name, value in flags.items():
+            setattr(user, name, value)
+        await session.commit()
+    headers = signature_headers(key, "POST", ECHO, body=b"{}")
+
+    refused = await client.post(ECHO, content=b"{}", headers=headers)
+
+    assert_error(refused, 403, code)
+    # Nothing was recorded for the refused request: not even its nonce.
+    async with service.state.database.sessionmaker() as session:
+        assert await SignatureNonce.filter_by(session=session).count() == 0
+    # Only the holder of the secret learns the account's state.
+    forged = signature_headers(key, "POST", ECHO, body=b"{}", secret_key="x" * 40)
+    assert_error(await client.post(ECHO, content=b"{}", headers=forged), 401, "SIGNATURE_INVALID")
 
 
 async def test_a_forged_request_does_not_spend_the_nonce(

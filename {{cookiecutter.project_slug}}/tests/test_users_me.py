@@ -178,7 +178,9 @@ async def test_users_cannot_patch_privileged_fields(
 async def test_changing_the_email_needs_a_new_verification(
     client: httpx.AsyncClient, alice: dict[str, str], mailbox: Mailbox
 ) -> None:
-    response = await client.patch(ME, headers=alice, json={"email": "alice.new@example.com"})
+    response = await client.patch(
+        ME, headers=alice, json={"email": "alice.new@example.com", "current_password": PASSWORD}
+    )
 
     assert response.status_code == 200, response.text
     assert response.json()["email"] == "alice.new@example.com"
@@ -192,7 +194,9 @@ async def test_an_email_taken_by_another_user_is_refused(
 ) -> None:
     await register(client, "bob@example.com")
 
-    response = await client.patch(ME, headers=alice, json={"email": "bob@example.com"})
+    response = await client.patch(
+        ME, headers=alice, json={"email": "bob@example.com", "current_password": PASSWORD}
+    )
 
     assert_error(response, 400, "UPDATE_USER_EMAIL_ALREADY_EXISTS")
 
@@ -200,10 +204,14 @@ async def test_an_email_taken_by_another_user_is_refused(
 async def test_patch_me_changes_the_password_under_the_same_rules(
     client: httpx.AsyncClient, alice: dict[str, str]
 ) -> None:
-    weak = await client.patch(ME, headers=alice, json={"password": "short"})
+    weak = await client.patch(
+        ME, headers=alice, json={"password": "short", "current_password": PASSWORD}
+    )
     assert_error(weak, 400, "UPDATE_USER_INVALID_PASSWORD")
 
-    response = await client.patch(ME, headers=alice, json={"password": "a different passphrase"})
+    response = await client.patch(
+        ME, headers=alice, json={"password": "a different passphrase", "current_password": PASSWORD}
+    )
 
     assert response.status_code == 200
     assert (await login(client, "alice@example.com", "a different passphrase")).status_code == 200

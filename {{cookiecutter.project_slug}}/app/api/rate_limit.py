@@ -1,4 +1,5 @@
-"""Rate-limit dependencies: `Depends(rate_limited(RateLimitScope.LOGIN))` counts per client address.
+"""Rate-limit dependencies: `Depends(rate_limited(RateLimitScope.LOGIN))` counts per client address,
+`Depends(email_limited(RateLimitScope.MAIL_ADDRESS))` per the email address in the body.
 
 The counting is `app.services.rate_limits`; this only says whose count a request is.
 """
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 
 from app.services.client_address import resolve_client_address
-from app.services.rate_limits import RateLimiter, RateLimitScope
+from app.services.rate_limits import RateLimiter, RateLimitScope, mailbox_key
 
 # Requests whose peer the server does not know share one count.
 UNKNOWN_CLIENT = "unknown"
@@ -39,15 +40,46 @@ def rate_limited(scope: RateLimitScope) -> Callable[[Request], Awaitable[None]]:
     return check
 
 
+def email_limited(scope: RateLimitScope) -> Callable[[Request], Awaitable[None]]:
+    """A dependency counting the request against `scope`'s limit for the `email` of its
+    JSON body, before the body is validated: a refused or malformed request counts too."""
+
+    async def check(request: Request) -> None:
+        email = await _email_in_body(request)
+        if email is not None:
+            limiter: RateLimiter = request.app.state.rate_limiter
+            await limiter.check(scope, mailbox_key(email))
+
+    return check
+
+
+async def _email_in_body(request: Request) -> str | None:
+    """The body's `email`, if it has one (FastAPI has read and parsed the body already)."""
+    try:
+        body = await request.json()
+    except (ValueError, RecursionError):
+        return None
+    email = body.get("email") if isinstance(body, dict) else None
+    return email if isinstance(email, str) else None
+
+
 def limit_routes(
-    router: APIRouter, route_names: Collection[str], scope: RateLimitScope
+    router: APIRouter,
+    route_names: Collection[str],
+    scope: RateLimitScope,
+    *,
+    per_email: RateLimitScope | None = None,
 ) -> APIRouter:
-    """`router` with `scope`'s limit on the named routes only (login, not logout)."""
+    """`router` with `scope`'s limit on the named routes only (login, not logout), and
+    `per_email`'s limit on the email address they name."""
     limited, others = APIRouter(), APIRouter()
     for route in router.routes:
         named = isinstance(route, APIRoute) and route.name in route_names
         (limited if named else others).routes.append(route)
+    checks = [Depends(rate_limited(scope))]
+    if per_email is not None:
+        checks.append(Depends(email_limited(per_email)))
     combined = APIRouter()
-    combined.include_router(limited, dependencies=[Depends(rate_limited(scope))])
+    combined.include_router(limited, dependencies=checks)
     combined.include_router(others)
     return combined

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -132,9 +133,28 @@ class ErrorResponse(JSONResponse):
     """
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(
-            content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-        ).encode("utf-8", errors="backslashreplace")
+        try:
+            text = _json_text(content)
+        except ValueError:
+            # The echoed input held NaN or an infinity, which JSON has no number for.
+            text = _json_text(_non_finite_as_text(content))
+        return text.encode("utf-8", errors="backslashreplace")
+
+
+def _json_text(content: Any) -> str:
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    )
+
+
+def _non_finite_as_text(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {key: _non_finite_as_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_non_finite_as_text(item) for item in value]
+    return value
 
 
 def error_response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -21,12 +22,26 @@ class OutgoingMessage:
     html: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
+    # The account that asked for it (the API key's owner); None for the service's own mail.
+    sender_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The account a message is sent for, as a recipient rule needs to know it."""
+
+    user_id: int
+    # An operator (the superuser flag): channels may let it reach more recipients.
+    is_superuser: bool = False
 
 
 class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
-    RETRYABLE = "retryable"  # throttling, 5xx, timeouts: try again later
+    RETRYABLE = "retryable"  # throttling, 5xx, refused connections: nothing sent, try later
     PERMANENT = "permanent"  # rejected address, bad content: trying again cannot help
+    # The request reached the provider but its answer never came (a read timeout, a dropped
+    # connection): the message may have gone out. Never retried on its own: an operator decides.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,10 @@ class DeliveryResult:
     @classmethod
     def permanent(cls, error: str) -> DeliveryResult:
         return cls(DeliveryOutcome.PERMANENT, error=error)
+
+    @classmethod
+    def unknown(cls, error: str) -> DeliveryResult:
+        return cls(DeliveryOutcome.UNKNOWN, error=error)
 
 
 @runtime_checkable
@@ -71,6 +90,23 @@ class Notifier(Protocol):
         ...
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult: ...
+
+
+@runtime_checkable
+class RecipientRule(Protocol):
+    """What a notifier implements when who may message whom depends on the sender.
+
+    A channel that delivers with the recipient's own credentials (a stored token) must
+    not let one account reach another's: core asks it before accepting a notification.
+    """
+
+    async def refused_recipients(self, sender: Sender, recipients: Sequence[str]) -> list[str]:
+        """The recipients `sender` may not message, in the order given; [] when none.
+
+        Unknown recipients are refused like forbidden ones, and the caller is told only
+        that they were refused, so that an answer never says whether someone exists.
+        """
+        ...
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 A row is written in the request that accepts it and is the only record of the work: the
 broker merely carries "deliver row N now". Delivery moves a row through
-`queued → sending → delivered`, back to `queued` for a retry, or to `failed`.
+`queued → sending → delivered`, back to `queued` for a retry, or to `failed`; or to
+`unknown` when the provider may have sent it without saying so (never retried on its own).
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ class NotificationStatus(StrEnum):
     SENDING = "sending"
     DELIVERED = "delivered"
     FAILED = "failed"
+    # The provider may or may not have sent it (its answer never came): not retried, so
+    # that no one gets it twice; an operator decides. `last_error` says what happened.
+    UNKNOWN = "unknown"
+
+
+# Statuses delivery never leaves on its own.
+FINISHED_STATUSES = frozenset(
+    {NotificationStatus.DELIVERED, NotificationStatus.FAILED, NotificationStatus.UNKNOWN}
+)
 
 
 class Notification(BaseModel):
@@ -67,6 +77,11 @@ class Notification(BaseModel):
     # sent for it (past the lease, the message is taken as lost and sent again).
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Each recipient is sent a message of its own. Those that have it, address → the
+    # provider's message id (or None): a retry sends only to the others, never again to them.
+    delivered_recipients: Mapped[dict[str, str | None] | None] = mapped_column(
+        JSON(none_as_null=True)
+    )
 
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), nullable=False)
     # Keys are never deleted as rows (a deleted key is marked so): a notification keeps its key.
@@ -77,4 +92,4 @@ class Notification(BaseModel):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (NotificationStatus.DELIVERED, NotificationStatus.FAILED)
+        return self.status in FINISHED_STATUSES

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi_users_db_sqlalchemy import SQLAlchemyBaseUserTable
-from sqlalchemy import Integer, String
+from sqlalchemy import Boolean, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import BaseModel
@@ -32,6 +32,17 @@ class User(SQLAlchemyBaseUserTable[int], BaseModel):
     birthyear: Mapped[int | None] = mapped_column(Integer)
     birthday: Mapped[str | None] = mapped_column(String(BIRTHDAY_LENGTH))
     phone_number: Mapped[str | None] = mapped_column(String(PHONE_LENGTH))
+
+    # Every sign-in token carries the generation it was issued in; bumping it (logout,
+    # a password, email or reset change, the takeover repair) ends every earlier session.
+    session_generation: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    # Made by a provider that did not vouch for the email: the address is nobody's proof
+    # of anything until it changes (no verification mail, no linking by it).
+    email_unproven_from_provider: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
     # Loaded with the user: fastapi-users reads `oauth_accounts` after loading a user, and
     # an async session cannot lazy-load. "selectin" rather than "joined", so that a plain

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from app.models.api_key import MEMO_LENGTH, ApiKeyStatus
 from app.models.api_whitelist import IP_ADDRESS_LENGTH
+from app.schemas.base import RequestModel
 
 
 def normalize_ip_entry(value: str) -> str:
@@ -53,13 +54,13 @@ IpEntry = Annotated[
 ]
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     memo: Memo | None = None
 
 
-class ApiKeyUpdate(BaseModel):
+class ApiKeyUpdate(RequestModel):
     """Only what is sent changes; `memo: null` clears the memo."""
 
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
@@ -75,7 +76,7 @@ class ApiKeyUpdate(BaseModel):
         return data
 
 
-class WhitelistEntryCreate(BaseModel):
+class WhitelistEntryCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     ip_address: IpEntry

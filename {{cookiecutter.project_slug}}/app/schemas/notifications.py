@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from app.models.notification import (
     CHANNEL_LENGTH,
@@ -13,14 +13,27 @@ from app.models.notification import (
     Notification,
     NotificationStatus,
 )
+from app.schemas.base import RequestModel
 
 MAX_RECIPIENTS = 50
 # Levels of nesting `metadata` may have: enough for any real use, and far below the depth
 # at which serializing it (to fingerprint, store or answer it) would fail.
 MAX_METADATA_DEPTH = 32
+# What ends a line (str.splitlines' list). A subject or an address holding one could add
+# mail headers of the caller's own (a Bcc:); refused when the notification is accepted.
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
-class NotificationCreate(BaseModel):
+def one_line(value: str) -> str:
+    if not LINE_BREAKS.isdisjoint(value):
+        raise ValueError("must be one line: no CR, LF or other line break")
+    return value
+
+
+OneLine = Annotated[str, AfterValidator(one_line)]
+
+
+class NotificationCreate(RequestModel):
     channel: str = Field(
         min_length=1,
         max_length=CHANNEL_LENGTH,
@@ -28,12 +41,12 @@ class NotificationCreate(BaseModel):
         examples=["email"],
     )
     # Counted by the service, not here, so that 0 and 51 get codes of their own.
-    to: list[str] = Field(
+    to: list[OneLine] = Field(
         description=f"1 to {MAX_RECIPIENTS} addresses that fit the channel.",
         json_schema_extra={"minItems": 1, "maxItems": MAX_RECIPIENTS},
         examples=[["a@example.com"]],
     )
-    subject: str | None = Field(default=None, max_length=SUBJECT_LENGTH)
+    subject: OneLine | None = Field(default=None, max_length=SUBJECT_LENGTH)
     text: str | None = Field(default=None, description="Plain-text body.")
     html: str | None = Field(default=None, description="HTML body, where the channel has one.")
     metadata: dict[str, Any] = Field(

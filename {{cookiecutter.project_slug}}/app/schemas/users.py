@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from app.models.user import NAME_LENGTH, URL_LENGTH
+from app.schemas.base import RequestModel
 
 E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
 BIRTHDAY_PATTERN = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
@@ -105,15 +106,15 @@ class UserRead(schemas.BaseUser[int], ProfileFields):
     social_accounts: list[SocialAccount] = Field(default_factory=list)
 
 
-class UserCreate(schemas.BaseUserCreate, ProfileFields):
+class UserCreate(schemas.BaseUserCreate, ProfileFields, RequestModel):
     pass
 
 
-class UserUpdate(schemas.BaseUserUpdate, ProfileFields):
+class UserUpdate(schemas.BaseUserUpdate, ProfileFields, RequestModel):
     """What the user manager applies; routes decide which fields a caller may send."""
 
 
-class MeUpdate(schemas.CreateUpdateDictModel, ProfileFields):
+class MeUpdate(schemas.CreateUpdateDictModel, ProfileFields, RequestModel):
     """PATCH /users/me: the caller's own profile, email and password, nothing else.
 
     Unknown fields (`is_superuser`, `is_verified`, ...) are refused rather than ignored,
@@ -124,6 +125,8 @@ class MeUpdate(schemas.CreateUpdateDictModel, ProfileFields):
 
     email: EmailStr | None = None
     password: str | None = Field(default=None, min_length=1)
+    # Needed to change `password` or `email`: a stolen session alone cannot take the account.
+    current_password: str | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.errors import ConflictError, NotFoundError
+from app.core.errors import AppError, ConflictError, NotFoundError
 from app.models.api_key import ApiKey, ApiKeyStatus
 from app.models.api_whitelist import ApiWhitelist
 from app.models.base import BaseModel
@@ -55,28 +55,49 @@ async def _lock_row(session: AsyncSession, model: type[BaseModel], row_id: int) 
     )
 
 
-async def _check_active_limit(session: AsyncSession, settings: Settings, user_id: int) -> None:
+async def _check_key_limit(session: AsyncSession, settings: Settings, user_id: int) -> None:
+    """Every key not deleted counts, stopped ones too: stopping a key and making another
+    must not add up to more keys than the limit."""
     await _lock_row(session, User, user_id)
     # A locking read sees what was committed meanwhile; a plain read on MySQL would see the
     # snapshot taken at this transaction's first read (loading the signed-in user).
-    active_ids = await session.scalars(
+    kept_ids = await session.scalars(
         select(ApiKey.id)
-        .where(
-            ApiKey.user_id == user_id,
-            ApiKey.status == ApiKeyStatus.ACTIVE.value,
-            ApiKey.deleted_at.is_(None),
-        )
+        .where(ApiKey.user_id == user_id, ApiKey.deleted_at.is_(None))
         .with_for_update()
     )
-    active = len(active_ids.all())
+    kept = len(kept_ids.all())
     limit = settings.max_active_api_keys
-    if active >= limit:
+    if kept >= limit:
         raise ConflictError(
-            f"You already have {active} active API keys, the most allowed ({limit}). "
-            "Stop or delete one first.",
+            f"You already have {kept} API keys (active or stopped), the most allowed "
+            f"({limit}). Delete one first.",
             code="API_KEY_LIMIT_REACHED",
-            detail={"limit": limit, "active": active},
+            detail={"limit": limit, "keys": kept},
         )
+
+
+def check_may_create_keys(user: User) -> None:
+    """Only an account whose email is proven gets keys: an unproven one may be a squatter's
+    (someone else's address), and a key would outlive the owner taking the account back."""
+    if not user.is_verified:
+        raise AppError(
+            "Verify your email address before creating API keys.",
+            code="ACCOUNT_UNVERIFIED",
+            status_code=403,
+        )
+
+
+async def revoke_all_api_keys(session: AsyncSession, user_id: int) -> None:
+    """Delete every key of the user, as `delete_api_key` does; the caller commits."""
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.deleted_at.is_(None))
+        .values(
+            deleted_at=datetime.now(UTC), status=ApiKeyStatus.STOPPED.value, encrypted_secret=""
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def list_api_keys(session: AsyncSession, user_id: int) -> list[ApiKey]:
@@ -100,7 +121,7 @@ async def create_api_key(
     session: AsyncSession, settings: Settings, user_id: int, memo: str | None
 ) -> tuple[ApiKey, str]:
     """The new key and its secret, which is not kept readable anywhere but in the answer."""
-    await _check_active_limit(session, settings, user_id)
+    await _check_key_limit(session, settings, user_id)
     secret_key = generate_secret_key()
     api_key = await ApiKey.create(
         session=session,
@@ -118,13 +139,9 @@ async def create_api_key(
 async def update_api_key(
     session: AsyncSession, settings: Settings, user_id: int, key_id: int, changes: ApiKeyUpdate
 ) -> ApiKey:
+    # A stopped key already counts toward the limit: starting it again needs no check.
     api_key = await get_api_key(session, user_id, key_id)
     values = changes.model_dump(exclude_unset=True)
-    reactivating = (
-        values.get("status") == ApiKeyStatus.ACTIVE and api_key.status != ApiKeyStatus.ACTIVE
-    )
-    if reactivating:
-        await _check_active_limit(session, settings, user_id)
     if values:
         await api_key.update(session=session, **values)
     await session.commit()

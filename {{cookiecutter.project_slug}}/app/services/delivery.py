@@ -8,9 +8,17 @@ The database row is the truth; a broker message only says "try row N now". So:
 - While sending, no database connection is held. The outcome is written with another
   conditional UPDATE that names the claimed attempt, so a worker whose lease ran out
   cannot overwrite the attempt that took over.
-- A retryable failure puts the row back to `queued` with `next_attempt_at` set by
-  exponential backoff with jitter; the dispatcher (`due_for_dispatch`) sends a broker
-  message when it is due. A permanent failure, or the last attempt, ends in `failed`.
+- Each recipient gets a message of its own (no one sees the others' addresses). The
+  recipients that have it are recorded with the outcome (`delivered_recipients`), and a
+  retry sends only to the others: no one gets a notification twice.
+- A retryable failure (nothing was sent) puts the row back to `queued` with
+  `next_attempt_at` set by exponential backoff with jitter; the dispatcher
+  (`due_for_dispatch`) sends a broker message when it is due. A permanent failure, or the
+  last attempt, ends in `failed` (or `delivered`, naming those who lack it, when some
+  recipients have it).
+- An unknown outcome (the provider took the request but its answer never came, or the send
+  outlived the send timeout) ends in `unknown`: it may have gone out, so it is not sent
+  again on its own; an operator decides.
 - A `sending` row whose lease ran out belongs to a worker that died mid-send: it is queued
   again (the one kind of repeat: the outcome of that send is unknown).
 
@@ -25,7 +33,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
@@ -36,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import PROJECT_SLUG
 from app.core.config import Settings
 from app.core.database import Database
-from app.core.interfaces import DeliveryOutcome, DeliveryResult, OutgoingMessage
+from app.core.interfaces import DeliveryOutcome, DeliveryResult, Notifier, OutgoingMessage
 from app.core.plugins import PluginRegistry
 from app.models.base import UTCDateTime, utcnow
 from app.models.notification import LAST_ERROR_LENGTH, Notification, NotificationStatus
@@ -48,6 +56,7 @@ QUEUED = NotificationStatus.QUEUED.value
 SENDING = NotificationStatus.SENDING.value
 DELIVERED = NotificationStatus.DELIVERED.value
 FAILED = NotificationStatus.FAILED.value
+UNKNOWN = NotificationStatus.UNKNOWN.value
 
 # Rows one dispatcher pass looks at; a full batch means "look again at once".
 DISPATCH_BATCH = 500
@@ -56,6 +65,8 @@ DISPATCH_BATCH = 500
 RECORD_RETRY_DELAYS = (0.2, 1.0, 3.0)
 # 2**60 base delays is past any sane cap; the exponent stops there so floats never overflow.
 MAX_BACKOFF_EXPONENT = 60
+# Recipients of one notification sent to at the same time (one message each).
+RECIPIENTS_AT_ONCE = 5
 
 T = TypeVar("T")
 
@@ -111,13 +122,22 @@ async def _changed(session: AsyncSession, statement: Any) -> int:
     return result.rowcount
 
 
+Delivered = dict[str, str | None]  # recipient → the provider's message id, if it gave one
+
+
 @dataclass(frozen=True)
 class Claim:
-    """A row taken for sending: which attempt this is, and the message to send."""
+    """A row taken for sending: which attempt this is, and the message to send.
+
+    `message.to` holds only the recipients still waiting for it; `delivered`, the ones
+    earlier attempts reached.
+    """
 
     notification_id: int
     attempt: int
     message: OutgoingMessage
+    delivered: Delivered
+    recipient_count: int  # distinct recipients of the notification, reached or not
 
 
 # What a claim reads back: all a notifier needs, and the attempt number.
@@ -130,21 +150,27 @@ CLAIMED_COLUMNS = (
     Notification.text,
     Notification.html,
     Notification.metadata_,
+    Notification.user_id,
+    Notification.delivered_recipients,
 )
 
 
 def _claim_of(row: Any) -> Claim:
-    notification_id, attempts, channel, recipients, subject, text, html, metadata = row
+    notification_id, attempts, channel, recipients, subject, text, html, metadata = row[:8]
+    sender, reached = row[8:]
+    delivered: Delivered = dict(reached or {})
+    everyone = list(dict.fromkeys(recipients))  # an address named twice gets it once
     message = OutgoingMessage(
         channel=channel,
-        to=list(recipients),
+        to=[address for address in everyone if address not in delivered],
         subject=subject,
         text=text,
         html=html,
         metadata=dict(metadata or {}),
         id=str(notification_id),
+        sender_id=sender,
     )
-    return Claim(notification_id, attempts, message)
+    return Claim(notification_id, attempts, message, delivered, len(everyone))
 
 
 # Built once, with parameters: SQLAlchemy reuses one compiled form for every batch
@@ -180,22 +206,9 @@ _READ_CLAIMED = select(*CLAIMED_COLUMNS).where(
 )
 
 
-async def send(
-    plugins: PluginRegistry, message: OutgoingMessage, policy: DeliveryPolicy
-) -> DeliveryResult:
-    """Ask the channel's notifier to send; a crash or a hang is a retryable failure."""
-    notifier = plugins.notifier_for(message.channel)
-    if notifier is None:
-        return DeliveryResult.permanent(
-            f"no notifier delivers the {message.channel!r} channel in this service"
-        )
+async def _send_one(notifier: Notifier, message: OutgoingMessage) -> DeliveryResult:
     try:
-        async with asyncio.timeout(policy.send_timeout_seconds):
-            return await notifier.send(message)
-    except TimeoutError:
-        return DeliveryResult.retryable(
-            f"{notifier.name}: no answer within {policy.send_timeout_seconds:g} s"
-        )
+        return await notifier.send(message)
     except Exception as exc:  # a notifier bug must not lose the notification
         logger.exception(
             "notifier %r raised while sending notification %s", notifier.name, message.id
@@ -203,28 +216,109 @@ async def send(
         return DeliveryResult.retryable(f"{notifier.name}: {type(exc).__name__}: {exc}")
 
 
+async def send_each(
+    plugins: PluginRegistry,
+    message: OutgoingMessage,
+    policy: DeliveryPolicy,
+    results: dict[str, DeliveryResult],
+) -> None:
+    """Send each recipient in `message.to` a message of its own; the outcomes go to `results`.
+
+    Filled as sends end, so that a caller cut off midway knows who has it. The whole
+    attempt gets the policy's send timeout: a send still running then may have reached
+    the provider (unknown), one not started yet was not sent (retryable).
+    """
+    notifier = plugins.notifier_for(message.channel)
+    if notifier is None:
+        missing = f"no notifier delivers the {message.channel!r} channel in this service"
+        results.update({address: DeliveryResult.permanent(missing) for address in message.to})
+        return
+    started: set[str] = set()
+    slots = asyncio.Semaphore(RECIPIENTS_AT_ONCE)
+
+    async def one(address: str) -> None:
+        async with slots:
+            started.add(address)
+            results[address] = await _send_one(notifier, replace(message, to=[address]))
+
+    limit = policy.send_timeout_seconds
+    try:
+        async with asyncio.timeout(limit):
+            if len(message.to) == 1:  # the usual case: no task to spawn
+                await one(message.to[0])
+            else:
+                await asyncio.gather(*(one(address) for address in message.to))
+    except TimeoutError:
+        for address in message.to:
+            if address in results:
+                continue
+            results[address] = (
+                DeliveryResult.unknown(f"{notifier.name}: no answer within {limit:g} s")
+                if address in started
+                else DeliveryResult.retryable(f"not sent: the attempt took over {limit:g} s")
+            )
+
+
+def _reasons(failures: dict[str, DeliveryResult], several: bool) -> str:
+    """Why these recipients do not have it; each named when the notification has several."""
+    reasons = [
+        f"{address}: {result.error or result.outcome.value}" if several else result.error or ""
+        for address, result in failures.items()
+    ]
+    return "; ".join(reasons) or "the notifier gave no reason"
+
+
 def outcome_values(
-    result: DeliveryResult, attempt: int, policy: DeliveryPolicy, now: datetime
+    results: dict[str, DeliveryResult],
+    delivered_before: Delivered,
+    attempt: int,
+    policy: DeliveryPolicy,
+    now: datetime,
+    *,
+    recipient_count: int = 1,
 ) -> dict[str, Any]:
-    """The columns that record what one attempt came to (`record` empties the others)."""
-    if result.outcome is DeliveryOutcome.DELIVERED:
-        return {
-            "status": DELIVERED,
-            "provider_message_id": result.provider_message_id,
-            "delivered_at": now,
-        }
-    error = result.error or "the notifier gave no reason"
-    if result.outcome is DeliveryOutcome.PERMANENT:
-        return {"status": FAILED, "last_error": _truncated(error)}
-    if attempt >= policy.max_attempts:
-        return {
-            "status": FAILED,
-            "last_error": _truncated(f"{error} (gave up after {attempt} attempts)"),
-        }
+    """The columns that record what one attempt came to (`record` empties the others).
+
+    `results` holds this attempt's outcome per recipient. Unknown for any recipient makes
+    the notification `unknown` (never sent again on its own); else a retryable one queues
+    it again for the recipients who lack it; when nothing is left to try it is `delivered`
+    if anyone has it (last_error naming who does not) and `failed` if no one does.
+    """
+    delivered: Delivered = dict(delivered_before)
+    for address, result in results.items():
+        if result.outcome is DeliveryOutcome.DELIVERED:
+            delivered[address] = result.provider_message_id
+    failures = {
+        address: result
+        for address, result in results.items()
+        if result.outcome is not DeliveryOutcome.DELIVERED
+    }
+    outcomes = {result.outcome for result in failures.values()}
+    values: dict[str, Any] = {"delivered_recipients": delivered or None}
+    error = _reasons(failures, recipient_count > 1) if failures else None
+    if DeliveryOutcome.UNKNOWN in outcomes:
+        unknown = (
+            f"outcome unknown, not sent again: the provider may have sent it ({error}); "
+            "check with the provider before sending it again"
+        )
+        return {**values, "status": UNKNOWN, "last_error": _truncated(unknown)}
+    if DeliveryOutcome.RETRYABLE in outcomes:
+        if attempt < policy.max_attempts:
+            return {
+                **values,
+                "status": QUEUED,
+                "last_error": _truncated(error or ""),
+                "next_attempt_at": now + timedelta(seconds=policy.retry_delay(attempt)),
+            }
+        error = f"{error} (gave up after {attempt} attempts)"
+    if not delivered:
+        return {**values, "status": FAILED, "last_error": _truncated(error or "")}
     return {
-        "status": QUEUED,
-        "last_error": _truncated(error),
-        "next_attempt_at": now + timedelta(seconds=policy.retry_delay(attempt)),
+        **values,
+        "status": DELIVERED,
+        "provider_message_id": next((id_ for id_ in delivered.values() if id_), None),
+        "delivered_at": now,
+        "last_error": _truncated(f"not delivered to: {error}") if error else None,
     }
 
 
@@ -246,6 +340,7 @@ OUTCOME_COLUMNS = (
     "next_attempt_at",
     "lease_expires_at",
     "delivered_at",
+    "delivered_recipients",
 )
 _RECORD = (
     update(Notification)
@@ -529,12 +624,16 @@ class Outbox:
                 recorded[index] = (await connection.execute(_RECORD, params[index])).rowcount == 1
         return recorded
 
-    async def release(self, notification_id: int, attempt: int) -> None:
-        """Put a row this process was sending back in the queue (the outcome is unknown)."""
+    async def release(self, notification_id: int, attempt: int, delivered: Delivered) -> None:
+        """Put a row this process was sending back in the queue, keeping who has it."""
         await self.record(
             notification_id,
             attempt,
-            {"status": QUEUED, "last_error": "the send was cut off by a shutdown; trying again"},
+            {
+                "status": QUEUED,
+                "last_error": "the send was cut off by a shutdown; trying again",
+                "delivered_recipients": delivered or None,
+            },
         )
 
     async def deliver(
@@ -545,22 +644,38 @@ class Outbox:
         if claimed is None:
             return None
         attempt = claimed.attempt
+        results: dict[str, DeliveryResult] = {}
         try:
-            result = await send(plugins, claimed.message, self.policy)
+            await send_each(plugins, claimed.message, self.policy, results)
         except asyncio.CancelledError:
-            # Stopping mid-send: hand the row back now rather than when its lease ends.
-            await asyncio.shield(self.release(notification_id, attempt))
+            # Stopping mid-send: hand the row back now rather than when its lease ends,
+            # with the recipients reached so far, who must not get it again. An outcome
+            # already known to be unknown stays so: that row is not to be sent again.
+            reached = outcome_values(results, claimed.delivered, attempt, self.policy, utcnow())
+            if reached["status"] == UNKNOWN:
+                await asyncio.shield(self.record(notification_id, attempt, reached))
+            else:
+                delivered = reached["delivered_recipients"]
+                await asyncio.shield(self.release(notification_id, attempt, delivered))
             raise
-        values = outcome_values(result, attempt, self.policy, utcnow())
+        values = outcome_values(
+            results,
+            claimed.delivered,
+            attempt,
+            self.policy,
+            utcnow(),
+            recipient_count=claimed.recipient_count,
+        )
         recorded = await self.record(notification_id, attempt, values)
-        log = logger.info if result.outcome is DeliveryOutcome.DELIVERED else logger.warning
+        error = values.get("last_error")
+        log = logger.info if values["status"] == DELIVERED and not error else logger.warning
         log(
             "notification %s attempt %s: %s%s",
             notification_id,
             attempt,
             values["status"],
-            f" ({result.error})" if result.error else "",
-            extra={"notification_id": notification_id, "outcome": result.outcome.value},
+            f" ({error})" if error else "",
+            extra={"notification_id": notification_id, "outcome": values["status"]},
         )
         return NotificationStatus(values["status"]) if recorded else None
 

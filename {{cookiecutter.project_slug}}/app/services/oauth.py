@@ -1,7 +1,7 @@
 """Provider-agnostic OAuth: guarding provider calls, fetching and applying the social profile.
 
-Nothing here imports httpx-oauth, so core imports without it; only the routes of a
-configured provider (built in `app.api.v1.auth`) pull fastapi-users' OAuth router in.
+Nothing here imports httpx-oauth, so core imports without it: only a provider plugin
+brings its client; the routes (`app.api.v1.oauth`) use it through `GuardedOAuthClient`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from app.core.plugins import PluginLoadError
 from app.schemas.users import PROFILE_FIELD_NAMES, ProfileFields
 
 if TYPE_CHECKING:
+    from httpx_oauth.oauth2 import OAuth2Token
+
     from app.models.user import User
 
 logger = logging.getLogger(__name__)
@@ -106,7 +108,7 @@ def take_remembered_profile(access_token: str) -> SocialProfile | None:
 
 
 class GuardedOAuthClient:
-    """Wraps a provider's httpx-oauth client for fastapi-users' OAuth router.
+    """Wraps a provider's httpx-oauth client for the sign-in routes (`app.api.v1.oauth`).
 
     - Whatever the provider's client raises (error status, timeout, malformed JSON)
       becomes 502 PROVIDER_ERROR instead of a 500.
@@ -119,18 +121,18 @@ class GuardedOAuthClient:
         self.client = provider.client
         self.name: str = provider.client.name
 
-    async def get_authorization_url(self, *args: Any, **kwargs: Any) -> str:
+    async def get_authorization_url(
+        self, redirect_uri: str, state: str, scope: list[str] | None = None
+    ) -> str:
         try:
-            url: str = await self.client.get_authorization_url(*args, **kwargs)
+            url: str = await self.client.get_authorization_url(redirect_uri, state, scope)
         except Exception as exc:
             raise provider_error(self.provider.name, "authorize", exc) from exc
         return url
 
-    async def get_access_token(
-        self, code: str, redirect_uri: str, code_verifier: str | None = None
-    ) -> Any:
+    async def get_access_token(self, code: str, redirect_uri: str) -> OAuth2Token:
         try:
-            return await self.client.get_access_token(code, redirect_uri, code_verifier)
+            return await self.client.get_access_token(code, redirect_uri)
         except Exception as exc:
             raise provider_error(self.provider.name, "token", exc) from exc
 
@@ -138,9 +140,6 @@ class GuardedOAuthClient:
         profile = await fetch_social_profile(self.provider, token)
         remember_profile(token, profile)
         return profile.account_id, profile.email
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
 
 
 def check_provider_names(providers: dict[str, OAuthProvider]) -> None:

@@ -10,6 +10,12 @@ service shares one count). Without Redis they live in the process's memory: each
 process (uvicorn worker) then counts on its own, so N workers allow up to N times the
 limit, and a restart forgets the counts.
 
+Account mails are counted per email address as well as per client address: whoever asks,
+and whether or not an account has the address (`mailbox_key`), so that neither many
+client addresses nor the refusal itself tell anything. The count per recipient where the
+mails are made (`app.services.mail`) holds back, without a word to the caller, whatever
+a route let through.
+
 When Redis cannot be reached the limits fail open: the request goes through and a
 warning is logged. Refusing everyone, or failing every login, because a counter is down
 would be worse than a short while without limits.
@@ -17,9 +23,11 @@ would be worse than a short while without limits.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
+import unicodedata
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Protocol
@@ -61,6 +69,12 @@ class RateLimitScope(StrEnum):
     LOGIN = "login"
     REGISTER = "register"
     FORGOT_PASSWORD = "forgot-password"  # noqa: S105 - a route, not a password
+    REQUEST_VERIFY = "request-verify"
+    # Counted per email address (`mailbox_key`), not per client address.
+    MAIL_ADDRESS = "mail-address"
+    MAIL_RECIPIENT = "mail-recipient"
+    # Counted per account.
+    EMAIL_CHANGE = "email-change"
     SIGNED_API = "signed-api"
 
 
@@ -158,18 +172,27 @@ class RateLimiter:
 
     async def check(self, scope: RateLimitScope, caller: str) -> None:
         """Count a request of `caller` (an address, an access key); 429 when over the limit."""
+        refusal = await self._count(scope, caller)
+        if refusal is not None:
+            raise refusal
+
+    async def allows(self, scope: RateLimitScope, caller: str) -> bool:
+        """Count one for `caller`; False when over the limit (for a refusal nobody is told of)."""
+        return await self._count(scope, caller) is None
+
+    async def _count(self, scope: RateLimitScope, caller: str) -> RateLimitedError | None:
         limit = self.limits.get(scope)
         if limit is None:
-            return
+            return None
         counted = await self.store.hit(f"{self.prefix}{scope}:{caller}", limit.window_seconds)
         if counted is None:
-            return
+            return None
         count, seconds_left = counted
         if count <= limit.count:
-            return
+            return None
         # Whole seconds, rounded up: a client that waits exactly that long gets through.
         retry_after = max(1, math.ceil(seconds_left))
-        raise RateLimitedError(
+        return RateLimitedError(
             f"Too many requests: try again in {retry_after} seconds.",
             detail={
                 "limit": limit.count,
@@ -191,10 +214,39 @@ def configured_limits(settings: Settings) -> dict[RateLimitScope, RateLimit]:
         RateLimitScope.LOGIN: settings.rate_limit_login,
         RateLimitScope.REGISTER: settings.rate_limit_register,
         RateLimitScope.FORGOT_PASSWORD: settings.rate_limit_forgot_password,
+        RateLimitScope.REQUEST_VERIFY: settings.rate_limit_request_verify,
+        RateLimitScope.MAIL_ADDRESS: settings.rate_limit_mail_per_address,
+        RateLimitScope.MAIL_RECIPIENT: settings.rate_limit_mail_per_recipient,
+        RateLimitScope.EMAIL_CHANGE: settings.rate_limit_email_change,
         RateLimitScope.SIGNED_API: settings.rate_limit_signed_api,
     }
     limits = {scope: parse_rate_limit(text) for scope, text in texts.items()}
     return {scope: limit for scope, limit in limits.items() if limit is not None}
+
+
+def mailbox_key(email: str) -> str:
+    """What one mailbox is counted under, however its address is spelled.
+
+    Letter case, surrounding spaces, Unicode forms and a `+tag` (which most providers
+    deliver to the same mailbox) make no new count. Hashed: the counter's key is short
+    whatever was sent, and Redis holds no addresses.
+    """
+    text = unicodedata.normalize("NFC", email.strip()).casefold()
+    local, at, domain = text.rpartition("@")
+    if at:
+        text = f"{local.split('+', 1)[0]}@{domain.rstrip('.')}"
+    return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
+
+
+async def limit_email_change(
+    limiter: RateLimiter, user_id: int, current_email: str, new_email: str | None
+) -> None:
+    """Before an email change is written: 429 when the account, or the new address, has
+    had its share of changes and mails."""
+    if new_email is None or new_email == current_email:
+        return
+    await limiter.check(RateLimitScope.EMAIL_CHANGE, str(user_id))
+    await limiter.check(RateLimitScope.MAIL_ADDRESS, mailbox_key(new_email))
 
 
 def create_rate_limiter(settings: Settings) -> RateLimiter:

@@ -8,10 +8,11 @@ signature holds:
 3. the access key exists and is active             401 API_KEY_INVALID / API_KEY_INACTIVE
 4. the signature matches (constant time)           401 SIGNATURE_INVALID
 5. the client address is on the key's whitelist    403 IP_NOT_WHITELISTED
-6. the nonce is new (and is spent now)             401 SIGNATURE_REPLAYED
+6. the key's account is active and verified        403 ACCOUNT_INACTIVE / ACCOUNT_UNVERIFIED
+7. the nonce is new (and is spent now)             401 SIGNATURE_REPLAYED
 
-So a forged request spends no nonce (it fails at 4), and a replay of a genuine one
-passes 1-5 and is refused at 6.
+So a forged request spends no nonce (it fails at 4) and learns nothing about the account,
+and a replay of a genuine one passes 1-6 and is refused at 7.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app import PROJECT_SLUG
 from app.core.config import Settings
 from app.core.database import Database
 from app.core.errors import AppError
 from app.models.api_key import ApiKey
+from app.models.user import User
 from app.services.client_address import is_whitelisted
 from app.services.nonces import NonceStore
 from app.services.secret_cipher import SecretUnreadableError, cipher_for
@@ -44,7 +47,12 @@ from app.services.signing import (
     signatures_match,
 )
 
-logger = logging.getLogger(__name__)
+# Under the service's own logger, so that its handler (and whoever reads it) sees these.
+logger = logging.getLogger(f"{PROJECT_SLUG}.signed_api")
+
+# fastapi-users declares the user's columns as plain attributes for type checkers; the
+# table's columns are the typed way to name them in a query.
+USERS = User.__table__.c
 
 # `last_used_at` is a hint for the key's owner: writing it once a minute is enough.
 LAST_USED_PRECISION = timedelta(seconds=60)
@@ -60,6 +68,22 @@ class IpNotWhitelistedError(AppError):
     code = "IP_NOT_WHITELISTED"
 
 
+class AccountNotAllowedError(AppError):
+    """The key is fine, but its account may not use the API (yet, or any more)."""
+
+    status_code = 403
+    code = "ACCOUNT_UNVERIFIED"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOwner:
+    """The flags of a key's account that decide whether it may use the signed API."""
+
+    is_active: bool
+    is_verified: bool
+    is_superuser: bool
+
+
 @dataclass(frozen=True, slots=True)
 class ApiCaller:
     """Who sent a verified signed request."""
@@ -67,6 +91,8 @@ class ApiCaller:
     api_key: ApiKey
     user_id: int
     client_address: str | None
+    # An operator: some channels let its keys reach other users (see RecipientRule).
+    is_superuser: bool = False
 
     @property
     def api_key_id(self) -> int:
@@ -105,9 +131,10 @@ async def authenticate_signed_request(
             detail={"server_time": int(now), "tolerance_seconds": tolerance},
         )
 
-    api_key = await _find_key(database, access_key)
-    if api_key is None:
+    found = await _find_key(database, access_key)
+    if found is None:
         raise SignedRequestError("This API key does not exist.", code="API_KEY_INVALID")
+    api_key, owner = found
     if not api_key.is_active:
         state = "deleted" if api_key.deleted_at is not None else "stopped"
         raise SignedRequestError(f"This API key is {state}.", code="API_KEY_INACTIVE")
@@ -145,7 +172,12 @@ async def authenticate_signed_request(
             detail={"client_address": request.client_address},
         )
 
+    _check_owner(owner)
+
     if not await nonce_store.use(api_key, nonce, int(timestamp) + tolerance):
+        # A client retrying a request it already sent, or someone replaying a captured
+        # one: worth a look, not a failure of the service.
+        logger.warning("API key %s: a signature nonce was used again; refused", api_key.id)
         raise SignedRequestError(
             f"This {NONCE_HEADER} was already used: every request needs a new nonce.",
             code="SIGNATURE_REPLAYED",
@@ -153,8 +185,24 @@ async def authenticate_signed_request(
 
     await _record_use(database, api_key, datetime.fromtimestamp(now, UTC))
     return ApiCaller(
-        api_key=api_key, user_id=api_key.user_id, client_address=request.client_address
+        api_key=api_key,
+        user_id=api_key.user_id,
+        client_address=request.client_address,
+        is_superuser=owner.is_superuser,
     )
+
+
+def _check_owner(owner: KeyOwner) -> None:
+    if not owner.is_active:
+        raise AccountNotAllowedError(
+            "The account this API key belongs to is deactivated.", code="ACCOUNT_INACTIVE"
+        )
+    if not owner.is_verified:
+        raise AccountNotAllowedError(
+            "The account this API key belongs to has no verified email address: verify it "
+            "(POST /api/v1/auth/request-verify-token) before using the API.",
+            code="ACCOUNT_UNVERIFIED",
+        )
 
 
 def _read_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
@@ -183,11 +231,22 @@ def _read_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
     return values[API_KEY_HEADER], timestamp, nonce, values[SIGNATURE_HEADER]
 
 
-async def _find_key(database: Database, access_key: str) -> ApiKey | None:
+async def _find_key(database: Database, access_key: str) -> tuple[ApiKey, KeyOwner] | None:
     # Its own short session: the endpoint's transaction starts clean, and the loaded key
-    # (whitelist included) stays readable after the session closes.
+    # (whitelist included) stays readable after the session closes. The owner's flags come
+    # in the same query.
     async with database.sessionmaker() as session:
-        return await ApiKey.filter_by(session=session, access_key=access_key).first()
+        row = (
+            await session.execute(
+                select(ApiKey, USERS.is_active, USERS.is_verified, USERS.is_superuser)
+                .join(User, USERS.id == ApiKey.user_id)
+                .where(ApiKey.access_key == access_key)
+            )
+        ).first()
+    if row is None:
+        return None
+    api_key, is_active, is_verified, is_superuser = row
+    return api_key, KeyOwner(bool(is_active), bool(is_verified), bool(is_superuser))
 
 
 async def _record_use(database: Database, api_key: ApiKey, now: datetime) -> None:

@@ -53,7 +53,8 @@ async def list_api_keys(user: CurrentUser, session: Session) -> list[ApiKey]:
     status_code=status.HTTP_201_CREATED,
     responses={
         **UNAUTHORIZED,
-        409: {"description": "Too many active keys (API_KEY_LIMIT_REACHED)"},
+        403: {"description": "The account's email is not verified (ACCOUNT_UNVERIFIED)"},
+        409: {"description": "Too many keys, active or stopped (API_KEY_LIMIT_REACHED)"},
     },
 )
 async def create_api_key(
@@ -63,6 +64,7 @@ async def create_api_key(
     payload: Annotated[ApiKeyCreate | None, Body()] = None,
 ) -> ApiKeyCreated:
     """Create a key. The answer holds `secret_key`: store it now, it is never shown again."""
+    api_keys.check_may_create_keys(user)
     memo = payload.memo if payload is not None else None
     api_key, secret_key = await api_keys.create_api_key(session, settings, user.id, memo)
     return ApiKeyCreated(
@@ -81,7 +83,6 @@ async def create_api_key(
     responses={
         **UNAUTHORIZED,
         **KEY_NOT_FOUND,
-        409: {"description": "Reactivating would exceed the limit (API_KEY_LIMIT_REACHED)"},
     },
 )
 async def update_api_key(

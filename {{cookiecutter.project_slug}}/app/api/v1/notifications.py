@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from app.api.signed_request import SignedCaller
+from app.api.signed_request import SignedCaller, SignedRoute
 from app.models.notification import NotificationStatus
 from app.schemas.errors import RowId
 from app.schemas.notifications import (
@@ -17,13 +17,20 @@ from app.schemas.notifications import (
 )
 from app.services.notifications import NotificationServiceDep
 
-router = APIRouter(prefix="/notifications", tags=["notifications"])
+# The signature is checked before the JSON body is parsed (SignedRoute).
+router = APIRouter(prefix="/notifications", tags=["notifications"], route_class=SignedRoute)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 SIGNED: dict[int | str, dict[str, Any]] = {
-    401: {"description": "The request is not signed as CONTRACT.md says (SIGNATURE_*, API_KEY_*)"},
-    403: {"description": "The client address is not on the key's whitelist (IP_NOT_WHITELISTED)"},
+    401: {
+        "description": "The request is not signed as the README says in its section "
+        "'Call the signed API' (SIGNATURE_*, API_KEY_*)"
+    },
+    403: {
+        "description": "The client address is not on the key's whitelist (IP_NOT_WHITELISTED), "
+        "or the key's account is deactivated or unverified (ACCOUNT_INACTIVE, ACCOUNT_UNVERIFIED)"
+    },
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such notification of the caller's (NOTIFICATION_NOT_FOUND)"}
@@ -35,7 +42,8 @@ REJECTED: dict[int | str, dict[str, Any]] = {
     413: {"description": "Subject, bodies and metadata are too large (NOTIFICATION_TOO_LARGE)"},
     422: {
         "description": "CHANNEL_UNKNOWN, RECIPIENTS_EMPTY, TOO_MANY_RECIPIENTS, "
-        "RECIPIENT_INVALID, BODY_MISSING, IDEMPOTENCY_KEY_INVALID or VALIDATION_ERROR"
+        "RECIPIENT_INVALID, RECIPIENT_NOT_ALLOWED, BODY_MISSING, IDEMPOTENCY_KEY_INVALID or "
+        "VALIDATION_ERROR"
     },
 }
 

@@ -1,8 +1,14 @@
 """The KakaoTalk notifier: a memo to each recipient, sent with that user's stored Kakao token.
 
-Recipients are `user:<id>` or a user's email. Each must have a linked Kakao account (an
-`oauth_account` row named "kakao") whose token carries the `talk_message` consent. An expired
-token, or one Kakao refuses, is refreshed once and the new tokens are stored.
+Recipients are `user:<id>`, a user's verified email, or `me` (the sender). Each must have a
+linked Kakao account (an `oauth_account` row named "kakao") whose token carries the
+`talk_message` consent. An expired token, or one Kakao refuses, is refreshed once and the
+new tokens are stored.
+
+Whom a sender may reach (RecipientRule): a message goes out with the recipient's own
+token, so an account reaches only its own linked Kakao account; an operator (superuser)
+reaches any active user with one. The rule is checked when a notification is accepted and
+again when it is sent (the role or the link may have gone since).
 
 A message to several recipients counts as delivered once any of them has it: sending it
 again would repeat it to those, so the ones that failed are named in the result's error.
@@ -23,12 +29,13 @@ from typing import Any, TypeVar
 
 import httpx
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
-from app.core.http import outbound_client
-from app.core.interfaces import DeliveryOutcome, DeliveryResult, OutgoingMessage
+from app.core.http import tls_context
+from app.core.interfaces import DeliveryOutcome, DeliveryResult, OutgoingMessage, Sender
 from app.core.logging import PLUGINS_LOGGER
 from app.models.base import Base
 from app.models.oauth_account import OAuthAccount
@@ -50,6 +57,7 @@ OAUTH_NAME = "kakao"  # the sign-in provider whose tokens this channel sends wit
 MEMO_PATH = "/v2/api/talk/memo/default/send"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path
 USER_PREFIX = "user:"
+ME = "me"  # the sender's own account
 TEXT_LIMIT = 200  # Kakao's limit for a text template's text
 # Recipients of one message looked up or sent to at the same time.
 RECIPIENTS_AT_ONCE = 5
@@ -62,6 +70,14 @@ CONSENT_MISSING = -402
 NOT_A_TALK_USER = -501
 # Internal error, under maintenance, quota exceeded for now, timed out: later may work.
 TEMPORARY_CODES = frozenset({-1, -7, -10, -603, -9798})
+# Failures before a request left: nothing reached Kakao, so trying again is safe.
+NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+)
 
 
 class _Failed(Exception):
@@ -98,8 +114,15 @@ class _Target:
         return self.expires_at is not None and self.expires_at <= now + EXPIRY_MARGIN_SECONDS
 
 
-def parse_recipient(address: str) -> int | str:
-    """`user:<id>` → the user id; otherwise the normalised email. ValueError when neither."""
+def parse_recipient(address: str, sender_id: int | None = None) -> int | str:
+    """`user:<id>` (or `me`) → the user id; otherwise the normalised email.
+
+    ValueError when neither, or for `me` in a message without a sender.
+    """
+    if address == ME:
+        if sender_id is None:
+            raise ValueError(f"{ME!r} names the sender, and this message has none")
+        return sender_id
     if address.startswith(USER_PREFIX):
         digits = address[len(USER_PREFIX) :]
         if digits.isascii() and digits.isdigit() and int(digits) > 0:
@@ -109,8 +132,26 @@ def parse_recipient(address: str) -> int | str:
         return validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(
-            f"{address!r} is neither user:<id> nor a valid email address ({exc})"
+            f"{address!r} is neither user:<id>, {ME} nor a valid email address ({exc})"
         ) from exc
+
+
+def _lowered(key: int | str) -> int | str:
+    return key.lower() if isinstance(key, str) else key
+
+
+def _reachable(sender: Sender, ids: set[int], emails: set[str]) -> Select[tuple[int, str]]:
+    """The users among `ids` and `emails` that `sender` may message: id and email of each."""
+    named: list[ColumnElement[bool]] = []
+    if ids:
+        named.append(USERS.id.in_(ids))
+    if emails:
+        named.append(and_(func.lower(USERS.email).in_(emails), USERS.is_verified.is_(True)))
+    linked = exists().where(ACCOUNTS.user_id == USERS.id, ACCOUNTS.oauth_name == OAUTH_NAME)
+    query = select(USERS.id, USERS.email).where(or_(*named), USERS.is_active.is_(True), linked)
+    if not sender.is_superuser:
+        query = query.where(USERS.id == sender.user_id)
+    return query
 
 
 def _plain_text(markup: str) -> str:
@@ -162,11 +203,39 @@ class KakaoTalkNotifier:
         return self._http
 
     def check_recipient(self, address: str) -> str | None:
+        if address == ME:
+            return None
         try:
             parse_recipient(address)
         except ValueError as exc:
             return str(exc)
         return None
+
+    async def refused_recipients(self, sender: Sender, recipients: Sequence[str]) -> list[str]:
+        """The recipients `sender` may not reach: each must be an active user with a linked
+        Kakao account, and the sender's own account unless the sender is an operator.
+
+        An email names only an account that verified it: an account holding an address it
+        never proved must not receive what was meant for the address's owner.
+        """
+        keys: dict[str, int | str] = {}
+        for address in recipients:
+            try:
+                keys[address] = parse_recipient(address, sender.user_id)
+            except ValueError:
+                continue  # refused below, like any recipient not reachable
+        ids = {key for key in keys.values() if isinstance(key, int)}
+        emails = {key.lower() for key in keys.values() if isinstance(key, str)}
+        reachable: set[int | str] = set()
+        if ids or emails:
+            async with self._session_factory()() as session:
+                for user_id, email in await session.execute(_reachable(sender, ids, emails)):
+                    reachable.update((user_id, email.lower()))
+        return [
+            address
+            for address in recipients
+            if address not in keys or _lowered(keys[address]) not in reachable
+        ]
 
     def start(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         """Use this database, and open the HTTP client (once)."""
@@ -188,11 +257,22 @@ class KakaoTalkNotifier:
             return DeliveryResult.permanent("a KakaoTalk message needs a subject or a text")
         template = self._template(message, text)
 
+        try:
+            refused = await self._refused_now(message)
+        except (SQLAlchemyError, OSError) as exc:
+            return DeliveryResult.retryable(f"database unavailable ({type(exc).__name__})")
+        allowed = [address for address in message.to if address not in refused]
         # Look every recipient up (and refresh tokens) before sending to anyone: a failure
         # now leaves nothing sent, so the whole message may be retried.
-        resolved = await self._each(self._resolve, message.to)
+        resolved = await self._each(
+            lambda address: self._resolve(address, message.sender_id), allowed
+        )
         targets = [item for item in resolved if isinstance(item, _Target)]
         failures = [item for item in resolved if isinstance(item, DeliveryResult)]
+        failures += [
+            DeliveryResult.permanent(f"{address}: not allowed for this message's sender")
+            for address in refused
+        ]
         if any(failure.outcome is DeliveryOutcome.RETRYABLE for failure in failures):
             return DeliveryResult.retryable(self._reasons(failures))
 
@@ -201,6 +281,8 @@ class KakaoTalkNotifier:
         delivered = len(sent) - len(not_sent)
         failures += not_sent
         if delivered == 0:
+            if any(failure.outcome is DeliveryOutcome.UNKNOWN for failure in failures):
+                return DeliveryResult.unknown(self._reasons(failures))
             if any(failure.outcome is DeliveryOutcome.RETRYABLE for failure in failures):
                 return DeliveryResult.retryable(self._reasons(failures))
             return DeliveryResult.permanent(self._reasons(failures))
@@ -212,18 +294,31 @@ class KakaoTalkNotifier:
 
     # --- recipients and tokens ---------------------------------------------------------
 
-    async def _resolve(self, address: str) -> _Target | DeliveryResult:
+    async def _refused_now(self, message: OutgoingMessage) -> set[str]:
+        """The rule again, with the sender as it is now; the service's own messages have none."""
+        if message.sender_id is None:
+            return set()
+        async with self._session_factory()() as session:
+            is_superuser = await session.scalar(
+                select(USERS.is_superuser).where(USERS.id == message.sender_id)
+            )
+        if is_superuser is None:
+            return set(message.to)  # the sender's account is gone
+        sender = Sender(user_id=message.sender_id, is_superuser=bool(is_superuser))
+        return set(await self.refused_recipients(sender, message.to))
+
+    async def _resolve(self, address: str, sender_id: int | None) -> _Target | DeliveryResult:
         try:
-            target = await self._find(address)
+            target = await self._find(address, sender_id)
             if target.expired(time.time()):
                 target = await self._refresh(target, stale_token=target.access_token)
         except _Failed as failed:
             return failed.result
         return target
 
-    async def _find(self, address: str) -> _Target:
+    async def _find(self, address: str, sender_id: int | None) -> _Target:
         try:
-            key = parse_recipient(address)
+            key = parse_recipient(address, sender_id)
         except ValueError as exc:
             raise _permanent(str(exc)) from exc
         try:
@@ -232,7 +327,9 @@ class KakaoTalkNotifier:
                 if isinstance(key, int):
                     user_query = user_query.where(USERS.id == key)
                 else:
-                    user_query = user_query.where(func.lower(USERS.email) == key.lower())
+                    user_query = user_query.where(
+                        func.lower(USERS.email) == key.lower(), USERS.is_verified.is_(True)
+                    )
                 user = (await session.execute(user_query)).first()
                 if user is None:
                     raise _permanent(f"{address}: no such user")
@@ -374,8 +471,16 @@ class KakaoTalkNotifier:
                 data={"template_object": json.dumps(template, ensure_ascii=False)},
                 headers={"Authorization": f"Bearer {target.access_token}"},
             )
-        except httpx.HTTPError as exc:
+        except NOT_SENT as exc:
             raise _retryable(f"{target.address}: Kakao unreachable ({exc!r})") from exc
+        except httpx.HTTPError as exc:
+            # Sent, but no answer (read timeout, dropped connection): Kakao may have shown
+            # the memo already, and sending it again would show it twice.
+            raise _Failed(
+                DeliveryResult.unknown(
+                    f"{target.address}: Kakao took the memo but did not answer ({exc!r})"
+                )
+            ) from exc
 
     @staticmethod
     def _outcome(address: str, response: httpx.Response) -> DeliveryResult:
@@ -407,7 +512,10 @@ class KakaoTalkNotifier:
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = outbound_client(self.settings.timeout_seconds)
+            timeout = httpx.Timeout(
+                self.settings.read_timeout_seconds, connect=self.settings.connect_timeout_seconds
+            )
+            self._http = httpx.AsyncClient(timeout=timeout, verify=tls_context())
             self.clients_created += 1
         return self._http
 

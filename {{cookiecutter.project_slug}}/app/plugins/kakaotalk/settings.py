@@ -24,7 +24,11 @@ class KakaoTalkSettings(PluginSettings):
     link_url: str = ""
     # Empty = Kakao's own label.
     button_title: str = ""
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    # Connecting to Kakao: a memo that fails here was never sent, and is tried again later.
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Waiting for Kakao's answer. Past it after a memo was sent, it may have been shown: the
+    # notification ends `unknown` and is not sent again on its own.
+    read_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @property
     def is_configured(self) -> bool:

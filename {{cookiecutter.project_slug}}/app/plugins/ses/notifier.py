@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from contextlib import AsyncExitStack
 from functools import lru_cache
 from typing import Any
 
 import aioboto3
 from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from aiohttp import ClientConnectorError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    HTTPClientError,
+)
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from email_validator import EmailNotValidError, validate_email
 
@@ -59,12 +66,33 @@ def classify_client_error(exc: ClientError) -> DeliveryResult:
     return DeliveryResult.permanent(reason)
 
 
+def _reset_after_sending(exc: BotoConnectionError) -> bool:
+    """An EndpointConnectionError from a connection that was open (reset mid-request), not
+    from one that could not be made: the request may have reached SES."""
+    if not isinstance(exc, EndpointConnectionError):
+        return False
+    cause = exc.kwargs.get("error")
+    return cause is not None and not isinstance(cause, ClientConnectorError | socket.gaierror)
+
+
 def classify_transport_error(exc: Exception) -> DeliveryResult:
-    """No answer from SES (down, unreachable, too slow) → retryable; a local fault → permanent."""
-    if isinstance(exc, BotoConnectionError | HTTPClientError | OSError):
-        return DeliveryResult.retryable(f"SES unreachable: {type(exc).__name__}: {exc}")
-    # Missing credentials, a bad parameter: sending the same message again cannot help.
-    return DeliveryResult.permanent(f"SES request failed: {type(exc).__name__}: {exc}")
+    """Where the request got to decides.
+
+    Not connected (refused, connect timeout, TLS): nothing was sent → retryable. Sent, but
+    no answer (read timeout, connection dropped): SES may have taken the mail → unknown,
+    for SendEmail has no idempotency key and a second call is a second mail. A local fault
+    (no credentials, a bad parameter) → permanent.
+    """
+    described = f"{type(exc).__name__}: {exc}"
+    # botocore's ConnectionError covers refused, unresolvable, connect timeout, TLS, proxy,
+    # and (as EndpointConnectionError) a connection reset while waiting for the answer.
+    if isinstance(exc, BotoConnectionError) and not _reset_after_sending(exc):
+        return DeliveryResult.retryable(f"SES unreachable: {described}")
+    if isinstance(exc, BotoConnectionError | HTTPClientError | TimeoutError):
+        return DeliveryResult.unknown(f"SES took the request but did not answer: {described}")
+    if isinstance(exc, OSError):
+        return DeliveryResult.retryable(f"SES unreachable: {described}")
+    return DeliveryResult.permanent(f"SES request failed: {described}")
 
 
 class SesNotifier:
@@ -105,7 +133,10 @@ class SesNotifier:
             config = AioConfig(
                 connect_timeout=self.settings.connect_timeout_seconds,
                 read_timeout=self.settings.read_timeout_seconds,
-                retries={"mode": "standard", "total_max_attempts": self.settings.max_attempts},
+                # One HTTP request per send, always: the client would repeat a request whose
+                # answer timed out, and SES may have sent that mail already. Retrying is the
+                # delivery queue's job, which knows when a repeat is safe.
+                retries={"mode": "standard", "total_max_attempts": 1},
                 max_pool_connections=self.settings.max_connections,
             )
             client_context = aws_session().client(
@@ -146,7 +177,11 @@ class SesNotifier:
         return DeliveryResult.delivered(str(response["MessageId"]))
 
     def request_for(self, message: OutgoingMessage) -> dict[str, Any]:
-        """The `SendEmail` parameters for one message: all recipients in To, simple content."""
+        """The `SendEmail` parameters for one message, simple content.
+
+        Delivery gives each recipient a message of its own, so one address goes in To.
+        Given several, they go in Bcc: no recipient sees the others.
+        """
         body: dict[str, Any] = {}
         if message.text:
             body["Text"] = {"Data": message.text, "Charset": CHARSET}
@@ -154,7 +189,11 @@ class SesNotifier:
             body["Html"] = {"Data": message.html, "Charset": CHARSET}
         request: dict[str, Any] = {
             "FromEmailAddress": self.settings.sender,
-            "Destination": {"ToAddresses": list(message.to)},
+            "Destination": (
+                {"ToAddresses": list(message.to)}
+                if len(message.to) == 1
+                else {"BccAddresses": list(message.to)}
+            ),
             "Content": {
                 "Simple": {
                     "Subject": {"Data": message.subject or "", "Charset": CHARSET},

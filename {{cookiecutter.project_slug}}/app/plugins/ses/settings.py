@@ -19,11 +19,12 @@ class SesSettings(PluginSettings):
     endpoint_url: str = ""
     access_key_id: str = ""
     secret_access_key: SecretStr = SecretStr("")
+    # Connecting to SES: a send that fails here was never made, and is tried again later.
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Waiting for SES's answer once the request is sent. Past it the mail may have gone
+    # out: the notification ends `unknown` and is not sent again on its own. The AWS client
+    # itself never repeats a send (the delivery queue retries, only when that is safe).
     read_timeout_seconds: float = Field(default=10.0, gt=0)
-    # Attempts per send inside the AWS client. 1 leaves retrying to the delivery queue, which
-    # backs off between attempts instead of hammering a throttled or failing endpoint.
-    max_attempts: int = Field(default=1, ge=1)
     # HTTP connections the one client keeps open: how many sends can be in flight at once.
     max_connections: int = Field(default=50, ge=1)
 

@@ -8,11 +8,13 @@ import logging
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any
 
 from aiosmtplib import (
     SMTP,
     SMTPException,
     SMTPRecipientsRefused,
+    SMTPResponse,
     SMTPResponseException,
 )
 from email_validator import EmailNotValidError, validate_email
@@ -31,7 +33,9 @@ def build_email(message: OutgoingMessage, from_address: str) -> EmailMessage:
     """A MIME mail: text/plain, with the html as a multipart/alternative part when given."""
     email = EmailMessage()
     email["From"] = from_address
-    email["To"] = ", ".join(message.to)
+    # Delivery gives each recipient a mail of its own: To shows that one address. Given
+    # several, they stay in the envelope only, so no recipient sees the others.
+    email["To"] = message.to[0] if len(message.to) == 1 else "undisclosed-recipients:;"
     email["Subject"] = message.subject or ""
     email["Date"] = format_datetime(datetime.now(UTC))
     # An explicit domain: without one, make_msgid asks DNS for this host's name.
@@ -69,6 +73,20 @@ def classify_refused(exc: SMTPRecipientsRefused) -> DeliveryResult:
     return DeliveryResult.permanent(reason)
 
 
+class _Client(SMTP):
+    """aiosmtplib's client, noting when a message's DATA begins.
+
+    Up to then nothing was handed over, and a lost connection or a timeout can be retried.
+    From then on the server may have the mail even though its reply never came.
+    """
+
+    data_started = False
+
+    async def data(self, message: str | bytes, **options: Any) -> SMTPResponse:
+        self.data_started = True
+        return await super().data(message, **options)
+
+
 class SmtpNotifier:
     name = "smtp"
     channel = "email"
@@ -78,7 +96,7 @@ class SmtpNotifier:
         self.settings = settings
         # How many connections were opened: one per batch of mail, not one per message.
         self.connections_opened = 0
-        self._smtp: SMTP | None = None
+        self._smtp: _Client | None = None
         # One message at a time on the one connection; SMTP cannot interleave them.
         self._lock = asyncio.Lock()
         self._last_used = 0.0
@@ -111,8 +129,10 @@ class SmtpNotifier:
             return DeliveryResult.permanent(f"the message cannot be sent as an email: {exc}")
         sender = parseaddr(self.settings.from_address)[1]
         async with self._lock:
+            smtp: _Client | None = None
             try:
                 smtp = await self._connection()
+                smtp.data_started = False
                 refused, _ = await smtp.send_message(
                     email, sender=sender, recipients=list(message.to)
                 )
@@ -124,6 +144,8 @@ class SmtpNotifier:
                 return classify_reply(exc)
             except (SMTPException, OSError) as exc:  # disconnected, unreachable, timed out
                 self._drop()
+                if smtp is not None and smtp.data_started:
+                    return self._unanswered(exc)
                 return self._unreachable(exc)
             except asyncio.CancelledError:
                 # Cut off mid-conversation (a caller's timeout): the connection's state is
@@ -154,7 +176,7 @@ class SmtpNotifier:
                     await smtp.quit()
             smtp.close()
 
-    async def _connection(self) -> SMTP:
+    async def _connection(self) -> _Client:
         smtp = self._smtp
         if smtp is not None and smtp.is_connected:
             idle = asyncio.get_running_loop().time() - self._last_used
@@ -167,7 +189,7 @@ class SmtpNotifier:
                 logger.info("SMTP connection went stale while idle; reconnecting")
         self._drop()
         smtp = self._new_client()
-        await smtp.connect()
+        await smtp.connect(timeout=self.settings.connect_timeout_seconds)
         self._smtp = smtp
         self.connections_opened += 1
         logger.info(
@@ -178,14 +200,15 @@ class SmtpNotifier:
         )
         return smtp
 
-    def _new_client(self) -> SMTP:
+    def _new_client(self) -> _Client:
         settings = self.settings
-        return SMTP(
+        return _Client(
             hostname=settings.host,
             port=settings.server_port,
             username=settings.username or None,
             password=settings.password.get_secret_value() if settings.username else None,
-            timeout=settings.timeout_seconds,
+            # Each command's reply; connecting has its own (see `_connection`).
+            timeout=settings.read_timeout_seconds,
             use_tls=settings.security is SmtpSecurity.SSL,
             start_tls=settings.security is SmtpSecurity.STARTTLS,
             validate_certs=settings.validate_certs,
@@ -196,6 +219,13 @@ class SmtpNotifier:
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
             smtp.close()
+
+    def _unanswered(self, exc: Exception) -> DeliveryResult:
+        where = f"{self.settings.host}:{self.settings.server_port}"
+        return DeliveryResult.unknown(
+            f"SMTP server {where} took the message data but did not confirm it: "
+            f"{type(exc).__name__}: {exc}"
+        )
 
     def _unreachable(self, exc: Exception) -> DeliveryResult:
         where = f"{self.settings.host}:{self.settings.server_port}"

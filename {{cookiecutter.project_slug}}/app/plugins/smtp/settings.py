@@ -29,7 +29,12 @@ class SmtpSettings(PluginSettings):
     password: SecretStr = SecretStr("")
     # The From header, e.g. "My Service <no-reply@example.com>"; its address is the envelope sender.
     from_address: str = ""
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    # Connecting (and the server's greeting): a send that fails here was never made, and is
+    # tried again later.
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Each reply once connected. A reply that does not come after the message data was sent
+    # leaves the mail's fate unknown: the notification ends `unknown`, not sent again.
+    read_timeout_seconds: float = Field(default=10.0, gt=0)
     validate_certs: bool = True
     # A PEM file of extra CA certificates to trust (a private CA, a test server).
     ca_file: str = ""

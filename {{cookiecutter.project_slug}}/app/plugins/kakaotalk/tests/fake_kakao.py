@@ -38,6 +38,8 @@ class FakeKakaoTalk:
     memo_failure: Failure | None = None
     token_failure: Failure | None = None
     hang_seconds: float = 1.0
+    # Seconds an accepted memo's answer takes: the memo is sent, the answer comes late.
+    memo_delay_seconds: float = 0.0
     memos: list[Memo] = field(default_factory=list)
     token_forms: list[dict[str, str]] = field(default_factory=list)
     memo_calls: int = 0
@@ -106,6 +108,7 @@ class FakeKakaoTalk:
         if template.get("object_type") != "text" or "link" not in template:
             return JSONResponse({"msg": "template_object is invalid", "code": -2}, 400)
         self.memos.append(Memo(kakao_id=kakao_id, template=template))
+        await wait_unless(self.memo_delay_seconds, lambda: self._closing)
         return JSONResponse({"result_code": 0})
 
     async def _token(self, request: Request) -> Response:

@@ -72,7 +72,7 @@ def talk_settings(url: str, **values: Any) -> KakaoTalkSettings:
         "auth_base_url": url,
         "client_id": CLIENT_ID,
         "link_url": LINK,
-        "timeout_seconds": 2,
+        "read_timeout_seconds": 2,
     }
     return KakaoTalkSettings(_env_file=None, **{**defaults, **values})
 
@@ -306,19 +306,48 @@ async def test_recipients_who_cannot_get_kakaotalk_are_permanent(
     assert kakao.fake.memo_calls == 0
 
 
-@pytest.mark.parametrize("failure", [500, 503, "timeout"])
-async def test_kakao_failing_or_too_slow_is_retryable(
-    database: Database, kakao: Kakao, failure: int | str
-) -> None:
+@pytest.mark.parametrize("failure", [500, 503])
+async def test_kakao_failing_is_retryable(database: Database, kakao: Kakao, failure: int) -> None:
     await add_user(database, "jane@example.com", kakao=kakao.fake)
-    kakao.fake.memo_failure = failure  # type: ignore[assignment]
-    notifier = new_notifier(database, kakao.url, timeout_seconds=0.3)
+    kakao.fake.memo_failure = failure
+    notifier = new_notifier(database, kakao.url, read_timeout_seconds=0.3)
     try:
         result = await notifier.send(HELLO)
     finally:
         await notifier.close()
     assert result.outcome is DeliveryOutcome.RETRYABLE
     assert result.error and "jane@example.com" in result.error
+
+
+async def test_a_memo_answered_after_the_read_timeout_is_unknown_and_sent_once(
+    database: Database, kakao: Kakao
+) -> None:
+    # Kakao shows the memo, but its answer comes after the client stopped waiting.
+    jane = await add_user(database, "jane@example.com", kakao=kakao.fake)
+    kakao.fake.memo_delay_seconds = 1.0
+    notifier = new_notifier(database, kakao.url, read_timeout_seconds=0.3)
+    try:
+        result = await notifier.send(HELLO)
+    finally:
+        await notifier.close()
+    assert result.outcome is DeliveryOutcome.UNKNOWN
+    assert result.error and "jane@example.com" in result.error
+    assert [memo.kakao_id for memo in kakao.fake.memos] == [jane.kakao_id]
+    assert kakao.fake.memo_calls == 1
+
+
+async def test_kakao_refusing_connections_is_retryable(database: Database) -> None:
+    await add_user(database, "jane@example.com", kakao=FakeKakaoTalk(client_id=CLIENT_ID))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        notifier = new_notifier(database, url, connect_timeout_seconds=0.5)
+        try:
+            result = await notifier.send(HELLO)
+        finally:
+            await notifier.close()
+    assert result.outcome is DeliveryOutcome.RETRYABLE
+    assert result.error and "unreachable" in result.error
 
 
 async def test_a_failing_token_endpoint_is_retryable(

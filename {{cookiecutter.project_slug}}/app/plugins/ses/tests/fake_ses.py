@@ -28,6 +28,8 @@ class SesError:
 class FakeSes:
     error: SesError | None = None
     delay_seconds: float = 0.0
+    # recipient address → the error every request to it gets (others are answered as usual)
+    errors_for: dict[str, SesError] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     # The requests SES accepted (answered with a MessageId): the mails that went out.
     accepted: list[dict[str, Any]] = field(default_factory=list)
@@ -44,15 +46,30 @@ class FakeSes:
     async def _send_email(self, request: Request) -> Response:
         body = json.loads(await request.body())
         self.requests.append(body)
-        await wait_unless(self.delay_seconds, lambda: self._closing)
-        if self.error is None:
+        error = self._error_for(body)
+        if error is None:
+            # Taken before the answer is sent: a slow answer is a mail that went out anyway.
             self.accepted.append(body)
+        await wait_unless(self.delay_seconds, lambda: self._closing)
+        if error is None:
             return JSONResponse({"MessageId": f"fake-{next(self._ids)}"})
-        if self.error.code is None:
-            return Response(b"<html>Service Unavailable</html>", self.error.status)
+        if error.code is None:
+            return Response(b"<html>Service Unavailable</html>", error.status)
         # How SES v2 (a REST-JSON API) names its errors: a header plus a JSON message.
         return JSONResponse(
-            {"message": self.error.message},
-            status_code=self.error.status,
-            headers={"x-amzn-ErrorType": f"{self.error.code}:http://internal.amazon.com/coral/"},
+            {"message": error.message},
+            status_code=error.status,
+            headers={"x-amzn-ErrorType": f"{error.code}:http://internal.amazon.com/coral/"},
         )
+
+    def _error_for(self, body: dict[str, Any]) -> SesError | None:
+        destination = body.get("Destination", {})
+        addresses = [address for addresses in destination.values() for address in addresses]
+        for address in addresses:
+            if address in self.errors_for:
+                return self.errors_for[address]
+        return self.error
+
+    def destinations(self) -> list[dict[str, list[str]]]:
+        """The Destination of each accepted request: who was shown on each mail."""
+        return [body["Destination"] for body in self.accepted]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from app.plugins.ses.plugin import register_notifiers, ses_notifiers
 from app.plugins.ses.settings import SesSettings
 from app.plugins.ses.tests.fake_ses import FakeSes, SesError
 from tests.fakes.server import LiveServer
+from tests.fault_proxy import FaultProxy
 
 SENDER = "My Service <no-reply@mail.example.com>"
 SENDER_DOMAIN = "mail.example.com"
@@ -50,7 +51,8 @@ def no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         "SES_ENDPOINT_URL",
         "SES_ACCESS_KEY_ID",
         "SES_SECRET_ACCESS_KEY",
-        "SES_MAX_ATTEMPTS",
+        "SES_CONNECT_TIMEOUT_SECONDS",
+        "SES_READ_TIMEOUT_SECONDS",
     ]:
         monkeypatch.delenv(name, raising=False)
 
@@ -145,7 +147,7 @@ async def test_a_message_reaches_ses_with_its_subject_body_and_recipients(
     assert result.provider_message_id == sent["id"]
     assert sent["source"] == SENDER
     assert sent["subject"] == "Welcome aboard"
-    assert sent["destinations"] == {"ToAddresses": ["jane@example.com", "joe@example.org"]}
+    assert sent["destinations"] == {"BccAddresses": ["jane@example.com", "joe@example.org"]}
     # moto keeps the html part when there is one.
     assert sent["body"] == "<p>Hello <b>Jane</b>, welcome.</p>"
 
@@ -270,7 +272,8 @@ async def test_the_request_carries_the_configuration_set_and_both_bodies(
     [request] = fake.requests
     assert request["FromEmailAddress"] == SENDER
     assert request["ConfigurationSetName"] == "transactional"
-    assert request["Destination"] == {"ToAddresses": ["jane@example.com", "joe@example.org"]}
+    # Given several recipients at once, none sees the others (delivery sends one each).
+    assert request["Destination"] == {"BccAddresses": ["jane@example.com", "joe@example.org"]}
     simple = request["Content"]["Simple"]
     assert simple["Subject"]["Data"] == "Welcome aboard"
     assert simple["Body"]["Text"]["Data"] == "Hello Jane, welcome."
@@ -325,7 +328,9 @@ async def test_ses_errors_map_to_retryable_or_permanent(
     assert len(fake.requests) == 1
 
 
-async def test_a_slow_ses_is_a_retryable_timeout(fake_ses: tuple[FakeSes, str]) -> None:
+async def test_a_slow_ses_is_an_unknown_outcome_asked_once(
+    fake_ses: tuple[FakeSes, str],
+) -> None:
     fake, url = fake_ses
     fake.delay_seconds = 2.0
     notifier = SesNotifier(ses_settings(url, read_timeout_seconds=0.3))
@@ -336,9 +341,37 @@ async def test_a_slow_ses_is_a_retryable_timeout(fake_ses: tuple[FakeSes, str]) 
         waited = asyncio.get_running_loop().time() - started
     finally:
         await notifier.close()
-    assert result.outcome is DeliveryOutcome.RETRYABLE
+    # SES had the request: it may have sent the mail, so the outcome is unknown, and the
+    # AWS client did not ask a second time.
+    assert result.outcome is DeliveryOutcome.UNKNOWN
     assert result.error and "timeout" in result.error.lower()
+    assert len(fake.requests) == 1
     assert waited < 1.5
+
+
+async def test_a_connection_dropped_after_the_request_is_an_unknown_outcome() -> None:
+    fake = FakeSes(delay_seconds=5.0)
+    with LiveServer(fake.app(), on_stop=fake.close) as server:
+        proxy = FaultProxy("127.0.0.1", server.port)
+        await proxy.start()
+        notifier = SesNotifier(ses_settings(f"http://127.0.0.1:{proxy.port}"))
+        try:
+            sending = asyncio.create_task(notifier.send(WELCOME))
+            await wait_for(lambda: len(fake.accepted) == 1)
+            proxy.cut_connections()  # SES has the mail; its answer never comes
+            result = await sending
+        finally:
+            await notifier.close()
+            await proxy.close()
+    assert result.outcome is DeliveryOutcome.UNKNOWN
+    assert len(fake.requests) == 1
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.01)
 
 
 async def test_an_endpoint_that_is_down_is_retryable() -> None:

@@ -1,12 +1,13 @@
-"""SES throttling and then unreachable during a burst: the outbox retries, and every
+"""SES unreachable and then throttling during a burst: the outbox retries, and every
 notification goes out exactly once when SES is back.
 
-(A mail whose answer is lost mid-flight may go out twice: SendEmail has no idempotency
-key. The outage here refuses requests rather than cutting answers off.)"""
+(A mail whose answer is lost mid-flight ends `unknown` rather than being sent again:
+SendEmail has no idempotency key. The outage here refuses connections, so nothing is in
+flight, and every notification can be delivered; tests/test_unknown_outcome.py covers
+answers that never come.)"""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +27,7 @@ from tests.outbox_support import (
     email,
     new_caller,
     post_all,
+    rows,
     signed_client,
     statuses,
     wait_until,
@@ -59,8 +61,6 @@ def ses_behind_the_proxy(ses_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch)
         "SES_ENDPOINT_URL": f"http://127.0.0.1:{ses_proxy.port}",
         "SES_ACCESS_KEY_ID": "AKIATESTSESOUTAGE",
         "SES_SECRET_ACCESS_KEY": "ses-outage-test-secret-0123456789",
-        # One HTTP attempt per send: the retries under test are the outbox's.
-        "SES_MAX_ATTEMPTS": "1",
     }.items():
         monkeypatch.setenv(name, value)
 
@@ -75,21 +75,25 @@ async def test_a_burst_through_throttling_and_an_outage_is_delivered_once(
     async with application.router.lifespan_context(application):
         database = application.state.database
         caller = await new_caller(application)
-        fake.error = SesError(400, "TooManyRequestsException", "Maximum sending rate exceeded.")
+        await ses_proxy.cut()  # SES unreachable: connections refused
         async with signed_client(application, caller) as signed:
             payloads = [email(to=f"user{n}@example.com", subject=f"n{n}") for n in range(BURST)]
             ids = await post_all(signed, payloads)
+
+        async def all_refused() -> bool:
+            found = (await rows(database, ids)).values()
+            return all("unreachable" in (row.last_error or "") for row in found)
+
+        await wait_until(all_refused, 30, "every notification refused while SES is away")
+        assert fake.requests == []
+
+        fake.error = SesError(400, "TooManyRequestsException", "Maximum sending rate exceeded.")
+        await ses_proxy.restore()
         await wait_until(lambda: len(fake.requests) >= BURST, 30, "throttled attempts")
         assert fake.accepted == []
+        assert "delivered" not in await statuses(database, ids)
 
-        await ses_proxy.cut()  # SES unreachable
-        # SES recovers only once the answers cut off in flight are settled: a mail SES took
-        # whose answer was lost is sent again, as SendEmail has no idempotency key.
-        await asyncio.sleep(0.5)
         fake.error = None
-        await asyncio.sleep(0.5)
-        assert await statuses(database, ids) != {"delivered": BURST}, "the outage came too late"
-        await ses_proxy.restore()
 
         await wait_until(lambda: all_finished(database, ids), 60, "all delivered")
         assert await statuses(database, ids) == {"delivered": BURST}

@@ -55,8 +55,6 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.data_delay:
-            await asyncio.sleep(self.data_delay)
         if server not in self.connections:
             self.connections.append(server)
         content = envelope.original_content or b""
@@ -74,6 +72,9 @@ class Inbox:
                 login=login,
             )
         )
+        # The mail is taken before the reply: a slow reply is a mail that went out anyway.
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         return "250 Message accepted for delivery"
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:

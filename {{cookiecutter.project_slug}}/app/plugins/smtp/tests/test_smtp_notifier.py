@@ -54,7 +54,7 @@ def smtp_settings(port: int, **values: Any) -> SmtpSettings:
         "port": port,
         "security": SmtpSecurity.NONE,
         "from_address": FROM,
-        "timeout_seconds": 5,
+        "read_timeout_seconds": 5,
     }
     return SmtpSettings(_env_file=None, **{**defaults, **values})
 
@@ -97,7 +97,9 @@ async def test_a_message_arrives_as_text_with_an_html_alternative(
     assert received.rcpt_tos == ["jane@example.com", "joe@example.org"]
     mail = received.message
     assert mail["From"] == FROM
-    assert mail["To"] == "jane@example.com, joe@example.org"
+    # Given several recipients at once, none sees the others (delivery sends one each).
+    assert mail["To"] == "undisclosed-recipients:;"
+    assert mail["Cc"] is None and mail["Bcc"] is None
     assert mail["Subject"] == "Welcome aboard"
     assert mail["Date"]
     assert mail["Message-ID"] == result.provider_message_id
@@ -355,6 +357,45 @@ async def test_one_refused_recipient_of_two_is_reported_not_resent(
     assert received.rcpt_tos == ["jane@example.com"]
 
 
+async def test_a_reply_that_never_comes_after_the_data_is_unknown(
+    inbox: Inbox, server: LocalSmtpServer
+) -> None:
+    inbox.data_delay = 5.0
+    notifier = SmtpNotifier(smtp_settings(server.port, read_timeout_seconds=0.3))
+    try:
+        result = await notifier.send(message_to("slow@example.com"))
+    finally:
+        await notifier.close()
+    # The server has the mail; its "250" came too late: sending again would be a second mail.
+    assert result.outcome is DeliveryOutcome.UNKNOWN
+    assert result.error and "did not confirm" in result.error
+    assert [received.rcpt_tos for received in inbox.received] == [["slow@example.com"]]
+
+
+async def test_a_connection_dropped_after_the_data_is_unknown(
+    inbox: Inbox, server: LocalSmtpServer, notifier: SmtpNotifier
+) -> None:
+    inbox.data_delay = 5.0
+    sending = asyncio.create_task(notifier.send(message_to("cut@example.com")))
+    deadline = asyncio.get_running_loop().time() + 10
+    while not inbox.received:
+        assert asyncio.get_running_loop().time() < deadline, "the mail never arrived"
+        await asyncio.sleep(0.01)
+    server.hang_up()  # the server has the mail; the connection goes before its reply
+    result = await sending
+    assert result.outcome is DeliveryOutcome.UNKNOWN
+    assert len(inbox.received) == 1
+
+
+async def test_a_refusal_before_the_data_stays_retryable(
+    inbox: Inbox, notifier: SmtpNotifier
+) -> None:
+    inbox.refuse["later@example.com"] = "451 4.3.0 Try again later"
+    result = await notifier.send(message_to("later@example.com"))
+    assert result.outcome is DeliveryOutcome.RETRYABLE
+    assert inbox.received == []
+
+
 async def test_a_server_that_is_down_is_retryable() -> None:
     notifier = SmtpNotifier(smtp_settings(free_port()))
     result = await notifier.send(WELCOME)
@@ -368,7 +409,7 @@ async def test_a_server_that_never_answers_times_out_as_retryable() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        notifier = SmtpNotifier(smtp_settings(silent.getsockname()[1], timeout_seconds=0.3))
+        notifier = SmtpNotifier(smtp_settings(silent.getsockname()[1], connect_timeout_seconds=0.3))
         started = asyncio.get_running_loop().time()
         result = await notifier.send(WELCOME)
         waited = asyncio.get_running_loop().time() - started

@@ -1,0 +1,85 @@
+"""Single-use tokens kept as rows until they expire (spent signature nonces, sign-in states).
+
+A unique column refuses a second spend, even of two copies that race. Expired rows are
+worthless and deleted after a spend, at most once per interval per process, not on a timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert
+from sqlalchemy.exc import IntegrityError
+
+from app.core.database import Database
+
+logger = logging.getLogger(__name__)
+
+CLEANUP_INTERVAL_SECONDS = 60.0
+
+
+class SingleUseRows:
+    """Spends tokens as rows of `model`, a table with a unique token column and an
+    `expires_at` column saying when a row may go."""
+
+    def __init__(
+        self,
+        database: Database,
+        model: Any,
+        what: str,
+        *,
+        cleanup_interval: float = CLEANUP_INTERVAL_SECONDS,
+    ) -> None:
+        self.database = database
+        self.model = model
+        self.what = what
+        self.cleanup_interval = cleanup_interval
+        self._next_cleanup = 0.0
+
+    async def spend(self, expires_at: float, **values: Any) -> bool:
+        """Write the token's row, valid until `expires_at` (Unix time); False if spent already.
+
+        Its own short transaction: the token is spent even if what follows fails.
+        """
+        async with self.database.sessionmaker() as session:
+            try:
+                await session.execute(
+                    insert(self.model).values(
+                        **values, expires_at=datetime.fromtimestamp(expires_at, UTC)
+                    ),
+                    # A spent token breaking the unique column is the expected answer, not a
+                    # failed query: the database logger leaves it out (app/core/database.py).
+                    execution_options={"skip_user_error_events": True},
+                )
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                return False
+        await self.clean_up_if_due()
+        return True
+
+    async def clean_up_if_due(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if now < self._next_cleanup:
+            return
+        # Claimed before awaiting, so concurrent requests do not all clean up at once.
+        self._next_cleanup = now + self.cleanup_interval
+        try:
+            removed = await self.clean_up(now)
+        except Exception:
+            # A failed cleanup costs nothing but disk; the request it follows has succeeded.
+            logger.warning("could not delete expired %s", self.what, exc_info=True)
+            return
+        if removed:
+            logger.debug("deleted %d expired %s", removed, self.what)
+
+    async def clean_up(self, now: float | None = None) -> int:
+        """Delete the rows whose expiry has passed; say how many went."""
+        cutoff = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+        async with self.database.sessionmaker() as session:
+            result = await session.execute(delete(self.model).where(self.model.expires_at < cutoff))
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
