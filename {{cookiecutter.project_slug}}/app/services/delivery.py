@@ -63,6 +63,12 @@ DISPATCH_BATCH = 500
 # Writing an outcome after a successful send is worth a few tries: if it never lands,
 # the lease runs out and the notification is sent again.
 RECORD_RETRY_DELAYS = (0.2, 1.0, 3.0)
+# A claim that the database picked as a deadlock's victim was undone whole: taken again
+# at once, this many times (MariaDB locks the status index's entries in its own order).
+CLAIM_DEADLOCK_RETRIES = 3
+# How databases name a deadlock: MySQL/MariaDB's error number, PostgreSQL's SQLSTATE.
+MYSQL_DEADLOCK = 1213
+POSTGRESQL_DEADLOCK = "40P01"
 # 2**60 base delays is past any sane cap; the exponent stops there so floats never overflow.
 MAX_BACKOFF_EXPONENT = 60
 # Recipients of one notification sent to at the same time (one message each).
@@ -520,6 +526,16 @@ class MicroBatch(Generic[ItemT, ResultT]):
 BATCH_SIZE = 100
 
 
+def _is_deadlock(exc: DBAPIError) -> bool:
+    """The database undid this transaction to break a deadlock: running it again is safe."""
+    error = exc.orig
+    if error is None:
+        return False
+    return getattr(error, "sqlstate", None) == POSTGRESQL_DEADLOCK or error.args[:1] == (
+        MYSQL_DEADLOCK,
+    )
+
+
 class _RowLost(Exception):
     """An outcome in a batch matched no row: the batch is undone and written row by row."""
 
@@ -549,6 +565,16 @@ class Outbox:
         return await self._claims.submit(notification_id)
 
     async def _claim_batch(self, ids: list[int]) -> list[Claim | None]:
+        for _ in range(CLAIM_DEADLOCK_RETRIES):
+            try:
+                return await self._claim_batch_once(ids)
+            except DBAPIError as exc:
+                if not _is_deadlock(exc):
+                    raise
+                logger.info("claiming %d notifications met a deadlock; taking them again", len(ids))
+        return await self._claim_batch_once(ids)
+
+    async def _claim_batch_once(self, ids: list[int]) -> list[Claim | None]:
         now = utcnow()
         unique = sorted(set(ids))  # one lock order for every process: no deadlocks
         params = {"now": now, "lease_until": now + self.policy.lease}
