@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -12,8 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.pythons import python_lane
+
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 PLUGINS = ("google", "kakao", "ses", "smtp", "kakaotalk")
+DEFAULT_PYTHON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"][0]
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,18 @@ class Bake:
     def picked(self, plugin: str) -> bool:
         return self.answers.get(f"use_{plugin}", "y") == "y"
 
+    @property
+    def python(self) -> str:
+        """The Python this bake's suite runs on (its python_version answer)."""
+        return str(self.answers.get("python_version", DEFAULT_PYTHON))
+
 
 BAKES = (
     Bake("defaults", server_lanes=("mariadb", "postgresql")),
-    Bake("python-3.12", {"python_version": "3.12"}, suite_same_as="defaults"),
-    Bake("python-3.13", {"python_version": "3.13"}, suite_same_as="defaults"),
+    # Same code and tests as the defaults, on another interpreter (tests/pythons.py): one
+    # server lane on a new Python catches what only a real database connection shows.
+    Bake("python-3.12", {"python_version": "3.12"}),
+    Bake("python-3.13", {"python_version": "3.13"}, server_lanes=("postgresql",)),
     # The database answer picks the driver and the compose service, not the code or the
     # tests: the defaults bake's PostgreSQL lane runs this bake's suite.
     Bake("postgresql", {"database": "postgresql"}, suite_same_as="defaults"),
@@ -122,19 +133,47 @@ class BakeCache:
         from cookiecutter.main import cookiecutter  # type: ignore[import-untyped]
 
         output = self.root / bake_id
+        bake = BAKES_BY_ID[bake_id]
         with exclusive(self.root / f"{bake_id}.lock"):
             done = self.root / f"{bake_id}.done"
             if not done.exists():
                 shutil.rmtree(output, ignore_errors=True)  # a bake that failed half-way
-                project = cookiecutter(
-                    str(TEMPLATE_DIR),
-                    no_input=True,
-                    extra_context=BAKES_BY_ID[bake_id].answers,
-                    output_dir=str(output),
-                    config_file=str(self.config),
-                )
+                with environ(**hook_python(bake)):
+                    project = cookiecutter(
+                        str(TEMPLATE_DIR),
+                        no_input=True,
+                        extra_context=bake.answers,
+                        output_dir=str(output),
+                        config_file=str(self.config),
+                    )
                 done.write_text(project)
             return Path(done.read_text())
+
+
+def hook_python(bake: Bake) -> dict[str, str]:
+    """UV_PYTHON for the hook's `uv lock` when this run was told where the bake's Python is.
+
+    Otherwise uv finds it as it would for a user: from the bake's `.python-version`.
+    """
+    lane = python_lane(bake.python)
+    if lane.interpreter and lane.found_by.startswith("from PLUGKIT_PYTHON"):
+        return {"UV_PYTHON": lane.interpreter}
+    return {}
+
+
+@contextmanager
+def environ(**changes: str) -> Iterator[None]:
+    """os.environ with these changes, for a child process started in-process (the hook)."""
+    saved = {key: os.environ.get(key) for key in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextmanager

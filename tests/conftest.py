@@ -7,6 +7,7 @@ import pytest
 
 from tests.bakes import BakeCache
 from tests.lanes import SERVER_LANES, available_lanes, lanes_required, missing_lanes_message
+from tests.pythons import missing_python_lanes_message, python_lanes
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +55,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     missing = [lane for lane in SERVER_LANES if lanes[lane.name] is None]
     if missing:
         terminalreporter.write_line(f"NOT RUN: {missing_lanes_message(missing)}", yellow=True)
+    pythons = python_lanes()
+    ran = "; ".join(lane.describe() for lane in pythons if lane.available)
+    terminalreporter.write_line(f"Python lanes: {ran}")
+    lacking = [lane for lane in pythons if not lane.available]
+    if lacking:
+        terminalreporter.write_line(
+            f"NOT RUN: {missing_python_lanes_message(lacking)}", yellow=True
+        )

@@ -3,7 +3,8 @@
 SQLite always runs. MariaDB and PostgreSQL run when they answer on their usual ports (or at
 PLUGKIT_MYSQL_URL / PLUGKIT_POSTGRES_URL). With PLUGKIT_REQUIRE_LANES=1 (CI) a lane that does
 not answer is an error, never a silent skip. Each baked suite gets a database of its own, so
-parallel test workers never share tables.
+parallel test workers never share tables. The Python lanes (each python_version answer's
+suite on that Python) are found in tests/pythons.py.
 
 `python -m tests.lanes --report` prints which lanes will run and which will not, and why.
 """
@@ -20,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
+
+from tests.pythons import missing_python_lanes_message, python_lanes
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,15 @@ def main() -> int:
     print(f"Database lanes that will run: {', '.join(running)}")
     if missing:
         print(f"NOT RUN: {missing_lanes_message(missing)}")
-        if lanes_required():
-            print("PLUGKIT_REQUIRE_LANES is set: every lane must run.", file=sys.stderr)
-            return 1
+    pythons = python_lanes()
+    found = [lane for lane in pythons if lane.available]
+    print(f"Python lanes that will run: {'; '.join(lane.describe() for lane in found)}")
+    lacking = [lane for lane in pythons if not lane.available]
+    if lacking:
+        print(f"NOT RUN: {missing_python_lanes_message(lacking)}")
+    if (missing or lacking) and lanes_required():
+        print("PLUGKIT_REQUIRE_LANES is set: every lane must run.", file=sys.stderr)
+        return 1
     return 0
 
 

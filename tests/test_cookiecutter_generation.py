@@ -95,6 +95,19 @@ def test_database_answer_picks_the_driver(bakes: BakeCache) -> None:
     assert "asyncpg" not in sqlite and "aiomysql" not in sqlite
 
 
+@pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
+def test_every_bake_pins_its_python_and_its_dependencies(bakes: BakeCache, bake: Any) -> None:
+    """What the Dockerfile (`COPY uv.lock`) and the bake's CI (`uv sync --frozen`) need."""
+    project = bakes.project(bake.id)
+    assert (project / ".python-version").read_text() == f"{bake.python}\n"
+    lock = project / "uv.lock"
+    assert lock.is_file(), "the post-generation hook wrote no uv.lock"
+    pinned = tomllib.loads(lock.read_text())
+    assert pinned["requires-python"] == f">={bake.python}"
+    locked = {package["name"] for package in pinned["package"]}
+    assert project.name.replace("_", "-") in locked and "fastapi" in locked
+
+
 def test_python_version_answer_reaches_the_tools(bakes: BakeCache) -> None:
     pyproject = (bakes.project("python-3.13") / "pyproject.toml").read_text()
     assert 'requires-python = ">=3.13"' in pyproject

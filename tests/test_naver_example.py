@@ -8,6 +8,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.bakes import TEMPLATE_DIR, BakeCache, clean_env, output_tail, run_in, uv_command
 
 EXAMPLE = TEMPLATE_DIR / "examples" / "plugkit-naver"
@@ -22,6 +24,8 @@ STORY = (
 )
 
 
+# An environment installed, then a suite: a few minutes on a loaded machine.
+@pytest.mark.timeout(900)
 def test_installing_the_naver_package_beside_a_bake_adds_naver_sign_in(
     bakes: BakeCache, tmp_path: Path
 ) -> None:

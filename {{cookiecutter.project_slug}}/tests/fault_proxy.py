@@ -40,8 +40,10 @@ class FaultProxy:
     async def stop_accepting(self) -> None:
         """Refuse new connections, as a stopped server's closed port does."""
         if self._server is not None:
+            # close() shuts the listening socket there and then. Not wait_closed(): since
+            # Python 3.12 it also waits for every open connection to end, and those stay
+            # open until cut_connections() (or forever, for a test that only stops accepting).
             self._server.close()
-            await self._server.wait_closed()
             self._server = None
 
     def cut_connections(self) -> None:
@@ -77,6 +79,11 @@ class FaultProxy:
             server_reader, server = await asyncio.open_connection(*self.upstream)
         except OSError:
             client.transport.abort()
+            return
+        if not self.is_up:
+            # Cut while this connection was still being dialled: a stopped server resets it.
+            client.transport.abort()
+            server.transport.abort()
             return
         self.connections += 1
         self._writers.update((client, server))
