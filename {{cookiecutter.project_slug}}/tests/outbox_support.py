@@ -22,7 +22,7 @@ from app.main import create_app
 from app.models.notification import Notification
 from app.models.user import User
 from app.services.api_keys import create_api_key
-from tests.conftest import TEST_CLIENT_ADDRESS
+from tests.conftest import TEST_CLIENT_ADDRESS, SettingsFactory, reset_database
 
 NOTIFICATIONS = "/api/v1/notifications"
 
@@ -145,3 +145,69 @@ async def all_finished(database: Database, ids: list[int]) -> dict[str, int] | N
     counts = await statuses(database, ids)
     done = sum(counts.get(s, 0) for s in ("delivered", "failed", "unknown"))
     return counts if done == len(ids) else None
+
+
+# --- unknown outcomes and several recipients, driven through the signed API ---------------
+
+SENDER = "My Service <no-reply@mail.example.com>"
+# Short, so that a provider answering after 1 s is past it. Set only where a slow answer
+# is the point: elsewhere a busy machine must not turn a normal answer into an unknown.
+READ_TIMEOUT = "0.5"
+SLOW_ANSWER_SECONDS = 1.0
+ANN, BOB, CY = "ann@example.com", "bob@example.org", "cy@example.net"
+
+
+@asynccontextmanager
+async def running(make_settings: SettingsFactory, attempts: int) -> AsyncIterator[FastAPI]:
+    application = create_app(make_settings(max_delivery_attempts=attempts, **FAST_DELIVERY))
+    try:
+        async with application.router.lifespan_context(application):
+            yield application
+    finally:
+        await reset_database(application.state.database)
+
+
+async def post_email(application: FastAPI, to: list[str]) -> tuple[Caller, int]:
+    caller = await new_caller(application)
+    async with signed_client(application, caller) as client:
+        response = await client.post(NOTIFICATIONS, json=email(to=to))
+    assert response.status_code == 202, response.text
+    notification_id: int = response.json()["id"]
+    return caller, notification_id
+
+
+async def finished(application: FastAPI, notification_id: int) -> Notification:
+    database: Database = application.state.database
+    await wait_until(lambda: all_finished(database, [notification_id]), 20, "finished")
+    return (await rows(database, [notification_id]))[notification_id]
+
+
+async def waiting_for_a_retry(application: FastAPI, notification_id: int, reason: str) -> None:
+    """Until the row is back in the queue after a failed attempt that names `reason`."""
+    database: Database = application.state.database
+
+    async def retrying() -> bool:
+        row = (await rows(database, [notification_id]))[notification_id]
+        return row.status == "queued" and row.attempts >= 1 and reason in (row.last_error or "")
+
+    await wait_until(retrying, 20, f"queued again after {reason!r}")
+
+
+async def listed(application: FastAPI, caller: Caller, status: str) -> list[Any]:
+    """The caller's notifications with `?status=`, through the signed API."""
+    async with signed_client(application, caller) as client:
+        response = await client.get(NOTIFICATIONS, params={"status": status})
+    assert response.status_code == 200, response.text
+    items: list[Any] = response.json()["items"]
+    return items
+
+
+def assert_unknown(row: Notification) -> None:
+    assert row.status == "unknown", (row.status, row.last_error)
+    assert row.attempts == 1
+    assert row.delivered_at is None
+    assert row.next_attempt_at is None
+    assert "unknown" in (row.last_error or "")
+
+
+# --- SES -------------------------------------------------------------------------------
