@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app.core.config import Settings
 from tests.accounts import (
     AUTH,
+    LINK,
     ME,
     Mailbox,
     assert_error,
@@ -196,3 +197,19 @@ async def test_without_a_real_email_notifier_the_console_one_logs_the_link(
 
     assert "email to console@example.com" in service_log.text
     assert f"{settings.public_base_url}/verify-email?token=" in service_log.text
+
+
+async def test_each_account_mail_has_an_html_body_with_the_text_bodys_link_and_nothing_remote(
+    client: httpx.AsyncClient, mailbox: Mailbox
+) -> None:
+    await register(client, "html@example.com")
+    await client.post(f"{AUTH}/forgot-password", json={"email": "html@example.com"})
+
+    for mail in mailbox.to("html@example.com"):
+        link = LINK.search(mail.text or "")
+        assert link and mail.html
+        assert f'href="{link.group(0).replace("&", "&amp;")}"' in mail.html
+        # Mail programs block remote content and scripts: the mail needs none.
+        for remote in ("<img", "<script", "src=", "<link", "@import", "url("):
+            assert remote not in mail.html
+        assert mail.html.count("href=") == 2  # the button and the copyable link

@@ -6,31 +6,22 @@ provider fakes are real servers on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from app.core.config import Settings
 from app.main import create_app
+from tests.browser import check_page, launch
 from tests.conftest import reset_database
 from tests.fakes.base import FakeOAuthProvider
 from tests.fakes.fixtures import PROVIDERS
 from tests.fakes.server import LiveServer
 
-# Debian's chromium by default; CHROMIUM_PATH for another system browser (e.g. google-chrome).
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# Each provider's button, worded after the provider's own guidelines.
+BUTTON_LABEL = {"google": "Sign in with Google", "kakao": "Login with Kakao"}
 # What each provider's fake user looks like on the page once signed in.
 SIGNED_IN_AS = {
     "google": ("Jane Doe", "jane.doe@gmail.com"),
@@ -69,18 +60,9 @@ async def live_service(
         await reset_database(application.state.database)
 
 
-def require_chromium() -> None:
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} is missing: this test drives the system's chromium. Install Debian's "
-            "chromium package (apt-get install chromium) and run the tests again.",
-            pytrace=False,
-        )
-
-
 async def sign_in_through(page: Page, service_url: str, fake: FakeOAuthProvider) -> None:
     await page.goto(f"{service_url}/")
-    await page.get_by_role("link", name=f"Sign in with {fake.display_name}").click()
+    await page.get_by_role("link", name=BUTTON_LABEL[fake.name]).click()
     await page.wait_for_url(f"{fake.base_url}/**")
     await expect(page.get_by_role("heading")).to_contain_text(fake.display_name)
     await page.get_by_role("button", name="Allow").click()
@@ -91,23 +73,18 @@ async def sign_in_through(page: Page, service_url: str, fake: FakeOAuthProvider)
 async def test_sign_in_with_a_provider_button_in_a_real_browser(
     live_service: str, every_provider_fake: dict[str, FakeOAuthProvider], provider: str
 ) -> None:
-    require_chromium()
     fake = every_provider_fake[provider]
     name, email = SIGNED_IN_AS[provider]
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
+        browser = await launch(playwright)
         try:
             page = await browser.new_page()
             await page.goto(f"{live_service}/")
             buttons = page.locator("a.provider")
             await expect(buttons).to_have_count(len(every_provider_fake))
             for each in every_provider_fake.values():
-                await expect(
-                    page.get_by_role("link", name=f"Sign in with {each.display_name}")
-                ).to_be_visible()
+                await expect(page.get_by_role("link", name=BUTTON_LABEL[each.name])).to_be_visible()
 
             await sign_in_through(page, live_service, fake)
 
@@ -119,6 +96,7 @@ async def test_sign_in_with_a_provider_button_in_a_real_browser(
                 "img => img.decode().then(() => img.naturalWidth, () => 0)"
             )
             assert loaded_width > 0
+            await check_page(page)  # the signed-in view, photo and all
             await expect(page.locator("a.provider")).to_have_count(0)
         finally:
             await browser.close()

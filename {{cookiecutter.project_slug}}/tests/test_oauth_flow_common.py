@@ -5,6 +5,7 @@ Runs once per provider the project has, each against its local fake.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -53,7 +54,7 @@ async def test_unconfigured_provider_answers_503_and_is_logged_once(
                 assert body["detail"] == {"provider": unconfigured_provider}
         page = await client.get("/")
 
-    assert f"{unconfigured_provider.capitalize()} (not configured)" in page.text
+    assert f"{unconfigured_provider.capitalize()} sign-in: not set up" in page.text
     warnings = [
         line
         for line in service_log.text.splitlines()
@@ -70,7 +71,8 @@ async def test_sign_in_page_has_a_button_per_configured_provider(
 
     assert page.status_code == 200
     assert f'href="{AUTH}/{provider_fake.name}/cookie/authorize"' in page.text
-    assert f"Sign in with {provider_fake.display_name}" in page.text
+    # Each provider's own wording (Kakao's guidelines say "Login with Kakao").
+    assert re.search(f"(Sign in|Login) with {provider_fake.display_name}", page.text)
 
 
 TOKEN_FAILURES: list[Failure] = [400, 401, 500, 503, "malformed"]
@@ -193,3 +195,54 @@ async def test_a_used_code_cannot_sign_in_twice(
     assert_error(replay, 400, "OAUTH_INVALID_STATE")
     assert provider_fake.calls.token == 1
     assert await stored_rows(app) == (1, 1)
+
+
+PAGE_VISIT = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+@pytest.mark.usefixtures("provider_fake")
+@pytest.mark.parametrize(
+    ("failure", "code", "words"),
+    [
+        ("token", "PROVIDER_ERROR", "did not answer"),
+        ("deny", "OAUTH_AUTHORIZATION_FAILED", "cancelled"),
+        ("forged", "OAUTH_INVALID_STATE", "took too long"),
+    ],
+)
+async def test_a_browser_whose_sign_in_fails_lands_on_the_page_with_the_reason_in_words(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    provider_fake: FakeOAuthProvider,
+    failure: str,
+    code: str,
+    words: str,
+) -> None:
+    if failure == "token":
+        provider_fake.token_failure = 503
+    redirect = await consent(
+        await authorize(client, provider_fake.name, "cookie"),
+        "deny" if failure == "deny" else "allow",
+    )
+    if failure == "forged":
+        client.cookies.clear()  # the callback arrives in a browser that did not start it
+
+    response = await client.get(httpx.URL(redirect).raw_path.decode(), headers=PAGE_VISIT)
+
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == f"/?error={code}"
+    assert "set-cookie" not in response.headers or "_auth=" not in response.headers["set-cookie"]
+    page = await client.get(response.headers["location"], headers=PAGE_VISIT)
+    assert page.status_code == 200
+    assert words in page.text
+    assert await stored_rows(app) == (0, 0)
+
+
+@pytest.mark.usefixtures("provider_fake")
+async def test_api_clients_of_the_cookie_callback_still_get_the_error_as_json(
+    client: httpx.AsyncClient, provider_fake: FakeOAuthProvider
+) -> None:
+    provider_fake.token_failure = 503
+
+    response = await sign_in(client, provider_fake.name, "cookie")
+
+    assert_error(response, 502, "PROVIDER_ERROR")

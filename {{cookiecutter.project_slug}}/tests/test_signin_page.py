@@ -37,10 +37,13 @@ class PageParser(HTMLParser):
         values = {key: value or "" for key, value in attrs}
         if tag == "a" and "data-provider" in values:
             self.links[values["data-provider"]] = values["href"]
-        elif tag == "span" and "data-provider" in values:
+        elif tag == "button" and "data-provider" in values and "disabled" in values:
             self.disabled.append(values["data-provider"])
         elif tag == "form":
-            self.forms[values.get("id", "")] = (values.get("method", "get"), values["action"])
+            self.forms[values.get("id", "")] = (
+                values.get("method", "get"),
+                values.get("action", ""),
+            )
         elif tag == "input":
             self.inputs.append(values.get("name", ""))
         elif tag == "img":
@@ -153,7 +156,7 @@ async def test_after_a_provider_sign_in_the_page_names_the_provider(
 
     text = (await client.get("/")).text
     assert "minnie" in text
-    assert "Signed in with alpha" in text
+    assert "Signed in with Alpha" in text
 
 
 async def test_signing_out_brings_the_form_back(client: httpx.AsyncClient) -> None:
@@ -174,3 +177,48 @@ async def test_page_text_from_users_is_escaped(client: httpx.AsyncClient) -> Non
 
     assert "<script>alert(1)</script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+async def test_pages_send_a_strict_content_security_policy(client: httpx.AsyncClient) -> None:
+    for path in ("/", "/verify-email?token=t", "/reset-password?token=t"):
+        response = await client.get(path)
+
+        policy = dict(
+            part.strip().split(" ", 1)
+            for part in response.headers["content-security-policy"].split(";")
+        )
+        assert policy["default-src"] == "'self'"
+        assert policy["script-src"] == "'self'"
+        assert policy["style-src"] == "'self'"
+        assert policy["frame-ancestors"] == "'none'"
+        assert "unsafe-inline" not in response.headers["content-security-policy"]
+        # Nothing inline for the policy to refuse: style and script are the service's files.
+        assert "<style" not in response.text
+        assert "style=" not in response.text
+        assert "<script>" not in response.text
+        assert "onclick" not in response.text
+
+
+async def test_the_pages_style_and_script_are_served_by_the_service(
+    client: httpx.AsyncClient,
+) -> None:
+    page = (await client.get("/")).text
+    for path, kind in (("/static/pages.css", "text/css"), ("/static/pages.js", "javascript")):
+        assert path in page
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert kind in response.headers["content-type"]
+    assert (await client.get("/static/../main.py")).status_code == 404
+
+
+async def test_a_provider_failure_named_in_the_address_is_explained_in_words(
+    client: httpx.AsyncClient,
+) -> None:
+    english = await client.get("/", params={"error": "PROVIDER_ERROR"})
+    korean = await client.get("/", params={"error": "PROVIDER_ERROR", "lang": "ko"})
+    made_up = await client.get("/", params={"error": "<b>your account is locked</b>"})
+
+    assert "The sign-in service did not answer" in english.text
+    assert "로그인 서비스가 응답하지 않습니다" in korean.text
+    assert made_up.status_code == 200
+    assert "your account is locked" not in made_up.text

@@ -11,8 +11,10 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 from functools import cache
 from typing import Annotated, Any, NoReturn
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
 from fastapi_users.authentication import AuthenticationBackend, Strategy
 from fastapi_users.authentication.transport.bearer import BearerResponse
 from fastapi_users.exceptions import UserAlreadyExists
@@ -26,6 +28,7 @@ from app.core.plugins import PluginRegistry
 from app.models.user import User
 from app.schemas.errors import ErrorBody
 from app.services.auth import (
+    AFTER_SIGNIN_PATH,
     AUTH_PATH,
     AUTH_PREFIX,
     BEARER_BACKEND,
@@ -150,7 +153,6 @@ def oauth_router(settings: Settings, provider: OAuthProvider, backends: AuthBack
             response_model=None,
             name=f"{route_name}.callback",
             summary=f"{provider.name}: where the provider sends the user back ({backend_name})",
-            dependencies=[Depends(callback_error_check(provider.name))],
             responses={**SIGNED_IN_RESPONSES[backend_name], **CALLBACK_REFUSED_RESPONSE},
         )
     return router
@@ -193,22 +195,49 @@ class ProviderFlow:
             code: str | None = None,
             state: str | None = None,
         ) -> Response:
-            # First, and before the provider hears of the code: is this our browser's state?
-            await states.redeem(
-                state, request.cookies.get(CSRF_COOKIE_NAME), self.provider.name, backend_name
-            )
-            if not code:
-                raise AppError(
-                    f"{self.provider.name} sent the user back without an authorization code.",
-                    code=OAUTH_CODE_MISSING,
+            try:
+                user = await self._checked_sign_in(
+                    request, states, user_manager, code, state, backend_name
                 )
-            user = await self._sign_in(request, user_manager, code, backend_name)
+            except AppError as exc:
+                if backend_name == COOKIE_BACKEND and _is_page_visit(request):
+                    # A person in a browser: the sign-in page says what went wrong, in words.
+                    return RedirectResponse(
+                        f"{AFTER_SIGNIN_PATH}?{urlencode({'error': exc.code})}",
+                        status_code=status.HTTP_303_SEE_OTHER,
+                    )
+                raise
             response = await backend.login(strategy, user)
             await user_manager.on_after_login(user, request, response)
             self._delete_csrf_cookie(response)
             return response
 
         return callback
+
+    async def _checked_sign_in(
+        self,
+        request: Request,
+        states: OAuthStates,
+        user_manager: UserManager,
+        code: str | None,
+        state: str | None,
+        backend_name: str,
+    ) -> User:
+        error = request.query_params.get("error")
+        if error:  # the user said no at the provider
+            raise authorization_failed(
+                self.provider.name, error, request.query_params.get("error_description")
+            )
+        # Then, before the provider hears of the code: is this our browser's state?
+        await states.redeem(
+            state, request.cookies.get(CSRF_COOKIE_NAME), self.provider.name, backend_name
+        )
+        if not code:
+            raise AppError(
+                f"{self.provider.name} sent the user back without an authorization code.",
+                code=OAUTH_CODE_MISSING,
+            )
+        return await self._sign_in(request, user_manager, code, backend_name)
 
     async def _sign_in(
         self, request: Request, user_manager: UserManager, code: str, backend_name: str
@@ -270,14 +299,6 @@ def _refused(message: str, code: ErrorCode) -> AppError:
     return AppError(message, code=code.value, detail=code.value)
 
 
-def callback_error_check(provider_name: str) -> Callable[[Request], Awaitable[None]]:
-    """Turn `?error=access_denied` (the user said no at the provider) into a clear 400."""
-
-    async def check(request: Request) -> None:
-        error = request.query_params.get("error")
-        if error:
-            raise authorization_failed(
-                provider_name, error, request.query_params.get("error_description")
-            )
-
-    return check
+def _is_page_visit(request: Request) -> bool:
+    """A browser navigating asks for HTML first; API clients ask for JSON or anything."""
+    return "text/html" in request.headers.get("accept", "")
