@@ -7,20 +7,27 @@ from contextlib import asynccontextmanager
 
 import pluggy
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
 
 from app.api.health import router as health_router
+from app.api.metrics import router as metrics_router
+from app.api.pages import STATIC_DIR, STATIC_PATH
 from app.api.pages import router as pages_router
 from app.api.v1.router import include_api_router
 from app.core.config import Settings, get_settings
 from app.core.database import Database, ScopedSessionMiddleware
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging, get_api_logger
+from app.core.metrics import HttpMetricsMiddleware
 from app.core.middleware import (
+    REQUEST_ID_HEADER,
     RequestBodyLimitMiddleware,
     RequestContextMiddleware,
     security_headers,
 )
 from app.core.plugins import PluginRegistry, create_plugin_manager
+from app.services.metrics import create_metrics
 from app.services.nonces import create_nonce_store
 from app.services.rate_limits import create_rate_limiter
 from app.worker import Delivery
@@ -42,6 +49,7 @@ def create_app(
     nonce_store = create_nonce_store(settings, database)
     rate_limiter = create_rate_limiter(settings)
     delivery = Delivery(settings)
+    metrics = create_metrics(settings, plugins.channels)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,9 +82,10 @@ def create_app(
     app.state.nonce_store = nonce_store
     app.state.rate_limiter = rate_limiter
     app.state.delivery = delivery
+    app.state.metrics = metrics
 
     install_error_handlers(app)
-    # Added last = outermost: the request id exists before anything else runs.
+    # Each one added wraps the ones before: the request id exists before the session opens.
     app.add_middleware(ScopedSessionMiddleware, database=database)
     # Inside the request context, so a refused body still gets a request id and a log line.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
@@ -84,10 +93,28 @@ def create_app(
         RequestContextMiddleware,
         response_headers=security_headers(settings.public_base_url.startswith("https://")),
     )
+    if settings.cors_origins:
+        # Outside the request context, so that its clean 500 also carries the CORS
+        # headers and a front end can read the error (and its request id).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After", "Idempotent-Replayed"],
+        )
+    if metrics is not None:
+        # Outermost: times and counts every answer, the middleware's own ones included.
+        app.add_middleware(HttpMetricsMiddleware, metrics=metrics.http)
 
     app.include_router(health_router)
+    if metrics is not None:
+        app.include_router(metrics_router)
     include_api_router(app, settings, plugins)
     app.include_router(pages_router)
+    # The pages' style and script: files, so their CSP allows no inline code.
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
     for router in plugins.routers:
         app.include_router(router)
     return app

@@ -1,4 +1,4 @@
-"""`python -m app.cli send`: a signed POST /api/v1/notifications from a shell.
+"""`python -m app.cli send`, `status`, `list`: the signed API from a shell.
 
 In process against a stand-in endpoint (under a base URL with a path, so it cannot clash
 with the service's own route), and as a real process against the service on a socket.
@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI, Header, Request
 
 from app.api.signed_request import SignedCaller
-from app.cli import build_parser, run
+from app.cli import run
 from app.main import create_app
 from tests.conftest import (
     TEST_CLIENT_ADDRESS,
@@ -171,11 +171,19 @@ async def test_an_unreachable_service_exits_1(key: IssuedKey) -> None:
     assert f"cannot reach http://127.0.0.1:{port}/" in err.getvalue()
 
 
-def test_metadata_must_be_a_json_object(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        build_parser().parse_args([*SEND, "--metadata", "[1, 2]"])
-    assert exited.value.code == 2
-    assert "must be a JSON object" in capsys.readouterr().err
+async def test_metadata_must_be_a_json_object(stand_in: FastAPI, key: IssuedKey) -> None:
+    environ = environment(key, f"http://testserver{STAND_IN_PREFIX}")
+    outcome = await run_in_process(stand_in, [*SEND, "--metadata", "[1, 2]"], environ)
+    assert outcome.exit_code == 2
+    assert "must be a JSON object" in outcome.stderr
+    assert outcome.stdout == ""
+
+
+async def test_a_missing_option_is_a_usage_mistake(stand_in: FastAPI, key: IssuedKey) -> None:
+    environ = environment(key, f"http://testserver{STAND_IN_PREFIX}")
+    outcome = await run_in_process(stand_in, ["send", "--channel", "email"], environ)
+    assert outcome.exit_code == 2
+    assert "Missing option '--to'" in outcome.stderr
 
 
 # -- as a real process, against the service on a socket -------------------------------
@@ -226,6 +234,29 @@ async def test_the_command_sends_through_the_real_service(live_service: LiveServ
     assert outcome.exit_code == 0, outcome.stderr
     assert outcome.answer["status"] == "queued"
     assert outcome.answer["id"] >= 1
+
+
+async def test_status_and_list_read_back_what_was_sent(live_service: LiveService) -> None:
+    environ = environment(live_service.key, live_service.url)
+    first = (await run_command(SEND, environ)).answer["id"]
+    second = (await run_command([*SEND, "--subject", "Again"], environ)).answer["id"]
+
+    status = await run_command(["status", str(first)], environ)
+    assert status.exit_code == 0, status.stderr
+    assert (status.answer["id"], status.answer["subject"]) == (first, "Hi")
+    assert status.answer["to"] == ["a@example.com", "b@example.com"]
+
+    listed = await run_command(["list", "--size", "1"], environ)
+    assert listed.exit_code == 0, listed.stderr
+    assert [item["id"] for item in listed.answer["items"]] == [second]
+    assert (listed.answer["total"], listed.answer["pages"]) == (2, 2)
+
+    missing = await run_command(["status", "999999"], environ)
+    assert missing.exit_code == 1
+    assert "404 NOTIFICATION_NOT_FOUND" in missing.stderr
+    bad_status = await run_command(["list", "--status", "lost"], environ)
+    assert bad_status.exit_code == 2
+    assert "'lost' is not one of" in bad_status.stderr
 
 
 async def test_the_command_reaches_a_service_under_a_path(live_service: LiveService) -> None:

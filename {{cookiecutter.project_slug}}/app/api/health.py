@@ -2,8 +2,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.core.errors import error_body
-from app.schemas.health import HealthResponse
-from app.services.health import check_health
+from app.schemas.health import HealthResponse, LiveResponse
+from app.services.health import OK, UNAVAILABLE, check_health
 
 router = APIRouter(tags=["health"])
 
@@ -11,14 +11,32 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/health",
     response_model=HealthResponse,
-    responses={503: {"description": "A dependency is down; the failing part is named"}},
+    response_model_exclude_none=True,
+    responses={
+        503: {
+            "description": "A dependency is down: the failing parts are named in "
+            "`detail.failing`, with a short reason each in `reasons`"
+        }
+    },
 )
 async def health(request: Request) -> JSONResponse:
-    checks = await check_health(request.app.state.database)
-    if checks["status"] == "ok":
-        return JSONResponse(checks)
-    failing = [name for name, state in checks.items() if name != "status" and state != "ok"]
+    """Readiness: the database, and the broker and Redis where configured, answer."""
+    state = request.app.state
+    report = await check_health(state.database, state.settings)
+    if report.ok:
+        return JSONResponse({"status": OK, **report.parts})
+    failing = report.failing
     body = error_body(
         "SERVICE_UNAVAILABLE", f"Unavailable: {', '.join(failing)}.", detail={"failing": failing}
     )
-    return JSONResponse({**checks, **body}, status_code=503)
+    return JSONResponse(
+        {"status": UNAVAILABLE, **report.parts, "reasons": report.reasons, **body},
+        status_code=503,
+    )
+
+
+@router.get("/health/live", response_model=LiveResponse)
+async def live() -> LiveResponse:
+    """Liveness: the process answers HTTP. Checks nothing else, so that an orchestrator
+    does not restart a healthy process because the database is down."""
+    return LiveResponse(status=OK)

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app import PROJECT_SLUG
+from app.i18n import Language
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ENV_FILE = PROJECT_DIR / ".env"
@@ -78,6 +79,10 @@ def parse_rate_limit(text: str) -> RateLimit | None:
     return RateLimit(int(count), window)
 
 
+# What a browser sends as Origin: scheme://host[:port], nothing after it.
+_CORS_ORIGIN = re.compile(r"^(\*|https?://[^/\s?#]+)$")
+
+
 class InsecureSettingsError(RuntimeError):
     """Production was asked to start with a setting that is unsafe there."""
 
@@ -97,6 +102,8 @@ class Settings(BaseSettings):
     project_name: str = "{{ cookiecutter.project_name }}"
     secret_key: str = DEFAULT_SECRET_KEY
     public_base_url: str = "http://127.0.0.1:8000"
+    # The pages' and account mails' language when neither ?lang= nor Accept-Language picks one.
+    default_language: Language = Language.ENGLISH
 
     database_url: str = Field(default_factory=default_database_url)
     database_echo: bool = False
@@ -142,6 +149,15 @@ class Settings(BaseSettings):
     rate_limit_login: str = "10/minute"
     rate_limit_register: str = "10/hour"
     rate_limit_forgot_password: str = "5/hour"  # noqa: S105 - a rate, not a password
+    rate_limit_request_verify: str = "5/hour"
+    # Per email address (letter case, spaces and a +tag aside), whoever asks and whether or
+    # not an account has it: register, request-verify-token, forgot-password and the new
+    # address of an email change share one count.
+    rate_limit_mail_per_address: str = "5/hour"
+    # Per recipient where the account mails are made: holds back what a route let through.
+    rate_limit_mail_per_recipient: str = "10/hour"
+    # Per account: changes of its email through PATCH /users/me.
+    rate_limit_email_change: str = "3/day"
     # Per API key, on the signed API.
     rate_limit_signed_api: str = "600/minute"
     # Where the counts live in Redis (with REDIS_URL), so services can share one Redis.
@@ -170,6 +186,19 @@ class Settings(BaseSettings):
     # Keep it above NOTIFICATION_MAX_BODY_BYTES, with room for JSON quoting and recipients.
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
 
+    # Browser front ends served from other origins (CORS): exact origins such as
+    # https://app.example.com, comma-separated. Empty = no CORS headers (same origin only).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Let those origins send the sign-in cookie (credentialed requests).
+    cors_allow_credentials: bool = False
+
+    # Operations: /health's checks of the database, the broker and Redis run at once, each
+    # given this long; /metrics (Prometheus) exists only when enabled.
+    health_check_timeout_seconds: float = Field(default=2.0, gt=0)
+    metrics_enabled: bool = False
+    # Set: /metrics asks for `Authorization: Bearer <token>` (Prometheus's `authorization`).
+    metrics_token: str | None = None
+
     # Plugin names to leave unloaded even though they are installed.
     disabled_plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -193,10 +222,30 @@ class Settings(BaseSettings):
                     data[key] = [entry.strip() for entry in raw.split(",") if entry.strip()]
         return data
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_cors_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if isinstance(value, list):
+            for origin in value:
+                if not isinstance(origin, str) or not _CORS_ORIGIN.fullmatch(origin):
+                    # Browsers send the origin without a path: one with a path or a trailing
+                    # slash would never match, and the front end would fail for no clear reason.
+                    raise ValueError(
+                        f"CORS_ORIGINS: {origin!r} is not an origin: write scheme://host[:port] "
+                        "without a path or trailing slash (https://app.example.com), or *."
+                    )
+        return value
+
     @field_validator(
         "rate_limit_login",
         "rate_limit_register",
         "rate_limit_forgot_password",
+        "rate_limit_request_verify",
+        "rate_limit_mail_per_address",
+        "rate_limit_mail_per_recipient",
+        "rate_limit_email_change",
         "rate_limit_signed_api",
     )
     @classmethod
@@ -248,6 +297,11 @@ class Settings(BaseSettings):
             raise InsecureSettingsError(
                 f"PUBLIC_BASE_URL={self.public_base_url!r} is not https: mailed links and "
                 "sign-in cookies would travel in clear text. Set the https address people use."
+            )
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise InsecureSettingsError(
+                "CORS_ORIGINS=* with CORS_ALLOW_CREDENTIALS=true lets any web site act as its "
+                "signed-in visitors: list the front ends' origins in CORS_ORIGINS instead."
             )
         if "database_url" not in self.model_fields_set:
             raise InsecureSettingsError(

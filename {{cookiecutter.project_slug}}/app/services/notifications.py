@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import AppError, ConflictError, NotFoundError
+from app.core.interfaces import RecipientRule, Sender
 from app.core.plugins import PluginRegistry
 from app.models.base import utcnow
 from app.models.notification import IDEMPOTENCY_KEY_LENGTH, Notification, NotificationStatus
@@ -43,6 +44,9 @@ class NotificationCaller(Protocol):
 
     @property
     def api_key_id(self) -> int: ...
+
+    @property
+    def is_superuser(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -106,11 +110,14 @@ class NotificationService:
         settings: Settings,
         plugins: PluginRegistry,
         enqueue: Enqueue,
+        on_accepted: Callable[[Notification], None] | None = None,
     ) -> None:
         self.session = session
         self.settings = settings
         self.plugins = plugins
         self.enqueue = enqueue
+        # Told of each new notification (the metrics' count); replays are not new.
+        self.on_accepted = on_accepted
 
     def validate(self, payload: NotificationCreate) -> None:
         """Refuse what could never be delivered, each reason with its own code."""
@@ -175,6 +182,27 @@ class NotificationService:
                 detail={"size": size, "max": limit},
             )
 
+    async def check_recipients(
+        self, caller: NotificationCaller, payload: NotificationCreate
+    ) -> None:
+        """Refuse recipients the channel will not let this caller reach (RecipientRule)."""
+        notifier = self.plugins.notifier_for(payload.channel)
+        if not isinstance(notifier, RecipientRule):
+            return
+        sender = Sender(user_id=caller.user_id, is_superuser=caller.is_superuser)
+        refused = set(await notifier.refused_recipients(sender, payload.to))
+        if not refused:
+            return
+        indexes = [index for index, address in enumerate(payload.to) if address in refused]
+        # One message whatever the reason (unknown, not linked, someone else's), so that
+        # the answer does not tell whether a person exists.
+        raise NotificationRejected(
+            f"{len(indexes)} recipient(s) cannot be sent {payload.channel} messages with "
+            "this API key: it reaches only the recipients its account is allowed to.",
+            code="RECIPIENT_NOT_ALLOWED",
+            detail=[{"index": index} for index in indexes],
+        )
+
     async def accept(
         self,
         caller: NotificationCaller,
@@ -192,6 +220,7 @@ class NotificationService:
                 code="IDEMPOTENCY_KEY_INVALID",
             )
         self.validate(payload)
+        await self.check_recipients(caller, payload)
         fingerprint = request_hash(payload)
         if idempotency_key is not None:
             earlier = await self._by_idempotency_key(caller, idempotency_key)
@@ -227,6 +256,8 @@ class NotificationService:
             if earlier is None:
                 raise
             return Accepted(self._same_request(earlier, fingerprint), replayed=True)
+        if self.on_accepted is not None:
+            self.on_accepted(notification)
         await self.enqueue(notification.id)
         return Accepted(notification, replayed=False)
 
@@ -286,6 +317,7 @@ async def get_notification_service(request: Request) -> NotificationService:
         settings=state.settings,
         plugins=state.plugins,
         enqueue=state.delivery.enqueue,
+        on_accepted=state.metrics.notifications.count_accepted if state.metrics else None,
     )
 
 

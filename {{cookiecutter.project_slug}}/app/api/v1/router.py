@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, FastAPI
 
-from app.api.v1 import api_keys, notifications, users
+from app.api.v1 import admin, api_keys, notifications, users
 from app.api.v1.auth import include_auth_routers
 from app.core.config import Settings
 from app.core.plugins import PluginRegistry
@@ -23,4 +23,5 @@ def include_api_router(app: FastAPI, settings: Settings, plugins: PluginRegistry
     router.include_router(users.router)
     router.include_router(api_keys.router)
     router.include_router(notifications.router)
+    router.include_router(admin.router)
     app.include_router(router, prefix=API_V1_PREFIX)
