@@ -29,7 +29,9 @@ $(VENV)/.installed: requirements-dev.txt | $(UV)
 	$(UV) pip install --quiet --compile-bytecode --python $(VENV)/bin/python -r requirements-dev.txt
 	touch $@
 
-# The demo bake gets its own environment, installed from its own pyproject.toml.
+# The demo bake gets its own environment, installed from its own pyproject.toml. The
+# post-generation hook locks the bake's dependencies with this uv (uv.lock).
+demo: export PLUGKIT_UV := $(UV)
 demo: $(VENV)/.installed
 	rm -rf $(DEMO_DIR)
 	$(VENV)/bin/cookiecutter --no-input --output-dir $(DEMO_DIR) .
@@ -44,11 +46,27 @@ demo: $(VENV)/.installed
 	cd $(DEMO_PROJECT) && DATABASE_URL= TASK_BROKER=inprocess PUBLIC_BASE_URL=http://$(HOST):$(PORT) \
 		.venv/bin/uvicorn --factory app.main:create_app --no-proxy-headers --host $(HOST) --port $(PORT)
 
-# Finds which database lanes this machine can run (tests/lanes.py says which it skips and why).
+# Screenshots of the sign-in page (both languages, phone and desktop widths) for
+# docs/pages.md: a default bake's own page test takes them in Debian's chromium. Korean
+# text needs a Korean font on the machine (Debian: fonts-nanum or fonts-noto-cjk).
+.PHONY: screenshots
+SCREENSHOT_BAKE := $(or $(TMPDIR),/tmp)/plugkit-screenshots
+screenshots: export PLUGKIT_UV := $(UV)
+screenshots: $(VENV)/.installed
+	rm -rf $(SCREENSHOT_BAKE)
+	$(VENV)/bin/cookiecutter --no-input --output-dir $(SCREENSHOT_BAKE) .
+	cd $(SCREENSHOT_BAKE)/my_service && PAGE_SCREENSHOTS=$(CURDIR)/docs/images \
+		$(CURDIR)/$(VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/test_pages_layout.py -k screenshots
+	rm -rf $(SCREENSHOT_BAKE)
+
+# Finds which database and Python lanes this machine can run (tests/lanes.py says which it
+# skips and why). Each bake's hook, and each Python lane's environment, use this uv.
 test: export PATH := $(dir $(UV)):$(PATH)
+test: export PLUGKIT_UV := $(UV)
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m tests.lanes --report
-	PLUGKIT_UV=$(UV) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 tests
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 tests
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(TEMPLATE_CODE)
@@ -74,4 +92,15 @@ lock: | $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 requirements-dev.in -o requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-* $(TOOLS) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache
+
+# `docker compose up` for real on four bakes (tests/docker/check_stacks.py, lane report at
+# the end). tests/docker/setup.sh first installs what is missing: Debian's docker.io (dockerd
+# started in the background), the Compose v2 binary, local stand-ins for the images.
+.PHONY: test-docker
+test-docker: export PATH := $(dir $(UV)):$(PATH)
+test-docker: $(VENV)/.installed
+	bash tests/docker/setup.sh
+	PLUGKIT_UV=$(UV) PLUGKIT_COMPOSE=$(CURDIR)/.tools/docker/docker-compose \
+		$(VENV)/bin/python -m pytest -p tests.docker.report -p no:cacheprovider \
+		tests/docker/check_stacks.py
