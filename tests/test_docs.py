@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.bakes import BakeCache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs"
@@ -74,3 +77,46 @@ def test_readme_links_into_the_docs() -> None:
     assert targets, "the README links to no documentation page"
     missing = [t for t in targets if not (REPO_ROOT / t.partition("#")[0]).is_file()]
     assert not missing, f"README links to missing pages: {missing}"
+
+
+def test_api_docs_point_at_documents_the_bake_has(bakes: BakeCache) -> None:
+    """/docs names the README section on request signing, not a file the bake lacks."""
+    project = bakes.project("defaults")
+    result = subprocess.run(  # noqa: S603 - this interpreter, the bake's own app
+        [sys.executable, "-c", OPENAPI_DUMP],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    described = json.loads(result.stdout)
+    named_files = set(re.findall(r"[\w./-]+\.md\b", described))
+    assert all((project / name).is_file() for name in named_files), named_files
+    sections = re.findall(r"README says in its section '([^']+)'", described)
+    assert sections, "the signed API's 401 names no README section on signing"
+    headings = {
+        line.lstrip("#").strip() for line in (project / "README.md").read_text().splitlines()
+    }
+    assert set(sections) <= headings, f"no such README section: {set(sections) - headings}"
+
+
+# Every description text of the bake's OpenAPI document, joined (no server, no database).
+OPENAPI_DUMP = """
+import json
+from app.main import create_app
+
+def texts(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("description", "summary") and isinstance(value, str):
+                yield value
+            else:
+                yield from texts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from texts(item)
+
+print(json.dumps("\\n".join(texts(create_app().openapi()))))
+"""
