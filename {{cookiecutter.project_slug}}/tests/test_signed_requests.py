@@ -688,11 +688,15 @@ async def redis_service(
     application = with_signed_routes(create_app(redis_settings))
     async with serve(application):
         yield application
-    # Keys of this test's access keys only; other users of database 15 keep theirs.
+        async with application.state.database.sessionmaker() as session:
+            access_keys = [key.access_key for key in await ApiKey.filter_by(session=session).all()]
+    # Keys of this test's access keys only: other suites running at the same time (other
+    # bakes, other lanes) use database 15 with the same prefix.
     store = application.state.nonce_store
     assert isinstance(store, RedisNonceStore)
-    async for name in redis.scan_iter(match=f"{store.prefix}*"):
-        await redis.delete(name)
+    for access_key in access_keys:
+        async for name in redis.scan_iter(match=f"{store.prefix}{access_key}:*"):
+            await redis.delete(name)
 
 
 async def test_with_redis_url_nonces_are_kept_in_redis(

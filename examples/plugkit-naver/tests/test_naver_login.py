@@ -208,4 +208,4 @@ async def test_without_credentials_naver_is_shown_but_answers_503(
 
     assert_error(response, 503, "PROVIDER_NOT_CONFIGURED")
     page = await client.get("/")
-    assert "Naver (not configured)" in page.text
+    assert "Naver sign-in: not set up" in page.text
