@@ -8,7 +8,6 @@ superusers in, and the commands run where the service's database is.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi_users import exceptions
@@ -18,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import AppError, ConflictError, NotFoundError
-from app.models.api_key import ApiKey, ApiKeyStatus
+from app.models.api_key import ApiKey
 from app.models.notification import Notification, NotificationStatus
 from app.models.query import Page
 from app.models.user import User
 from app.schemas.users import UserCreate
-from app.services.api_keys import check_may_create_keys, create_api_key
+from app.services.api_keys import check_may_create_keys, create_api_key, revoke_api_key
 from app.services.users import UserManager, end_sessions
 
 logger = logging.getLogger(__name__)
@@ -166,12 +165,7 @@ async def stop_api_key(session: AsyncSession, key_id: int) -> ApiKey:
     if api_key is None:
         raise _key_not_found(key_id)
     if api_key.deleted_at is None:
-        await api_key.update(
-            session=session,
-            deleted_at=datetime.now(UTC),
-            status=ApiKeyStatus.STOPPED.value,
-            encrypted_secret="",
-        )
+        await revoke_api_key(session, api_key)
         await session.commit()
         logger.warning("API key %s of user %s stopped by an operator", key_id, api_key.user_id)
     return api_key

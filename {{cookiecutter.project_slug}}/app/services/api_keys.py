@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -88,14 +89,27 @@ def check_may_create_keys(user: User) -> None:
         )
 
 
+def revoked() -> dict[str, Any]:
+    """What a revoked key's row holds: marked deleted (requests signed with it are told it
+    is inactive, not unknown), stopped, and without its secret, so it never works again."""
+    return {
+        "deleted_at": datetime.now(UTC),
+        "status": ApiKeyStatus.STOPPED.value,
+        "encrypted_secret": "",
+    }
+
+
+async def revoke_api_key(session: AsyncSession, api_key: ApiKey) -> None:
+    """Revoke one key for good; the caller commits."""
+    await api_key.update(session=session, **revoked())
+
+
 async def revoke_all_api_keys(session: AsyncSession, user_id: int) -> None:
-    """Delete every key of the user, as `delete_api_key` does; the caller commits."""
+    """Revoke every key of the user; the caller commits."""
     await session.execute(
         update(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.deleted_at.is_(None))
-        .values(
-            deleted_at=datetime.now(UTC), status=ApiKeyStatus.STOPPED.value, encrypted_secret=""
-        )
+        .values(**revoked())
         .execution_options(synchronize_session=False)
     )
 
@@ -150,13 +164,7 @@ async def update_api_key(
 
 async def delete_api_key(session: AsyncSession, user_id: int, key_id: int) -> None:
     """Keeps the row (requests signed with it are told it is inactive), drops the secret."""
-    api_key = await get_api_key(session, user_id, key_id)
-    await api_key.update(
-        session=session,
-        deleted_at=datetime.now(UTC),
-        status=ApiKeyStatus.STOPPED.value,
-        encrypted_secret="",
-    )
+    await revoke_api_key(session, await get_api_key(session, user_id, key_id))
     await session.commit()
     logger.info("user %s deleted API key %s", user_id, key_id)
 
