@@ -218,8 +218,10 @@ async def test_reading_users_me_takes_one_query_with_sessions_that_can_end(
     finally:
         event.remove(engine, "before_cursor_execute", record)
 
+    # The in-process worker's delivery sweep shares the engine and may poll meanwhile.
+    request_statements = [s for s in statements if "notification" not in s]
     # The generation is on the user row the token check loads anyway.
-    assert len(statements) == 1, statements
+    assert len(request_statements) == 1, request_statements
 
 
 async def test_guessing_the_current_password_is_limited_like_logins(
