@@ -13,7 +13,7 @@ from a fixed mix:
 
 The service: one uvicorn process (`app.main:create_app`, the bake's defaults, development
 settings), `TASK_BROKER=redis` on its own queue, and `--workers` separate
-`taskiq worker app.worker:broker` processes delivering to moto's SES server. The database is
+`taskiq worker app.notifications.worker:broker` processes delivering to moto's SES server. The database is
 a fresh MariaDB database made (and dropped afterwards) by this script.
 
 Reported: requests per second, p50/p95/p99 latency per kind and overall, errors (any
@@ -270,7 +270,7 @@ def run(project: Path, scratch: Path, args: argparse.Namespace) -> dict[str, Any
         api = [python, "-m", "uvicorn", "--factory", "app.main:create_app"]
         api += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
         api += ["--no-access-log"]
-        worker = [python, "-m", "taskiq", "worker", "app.worker:broker"]
+        worker = [python, "-m", "taskiq", "worker", "app.notifications.worker:broker"]
         worker += ["--workers", "1", "--no-configure-logging"]
         # The API makes the tables (development settings) before the workers start.
         with running(api, cwd=project, env=env, log=scratch / "api.log") as api_process:

@@ -39,7 +39,7 @@ def load_project(project: Path) -> dict[str, Any]:
     """Import the project's database and model base, and declare the benchmark's table."""
     sys.path.insert(0, str(project))
     database = importlib.import_module("app.core.database")
-    base = importlib.import_module("app.models.base")
+    base = importlib.import_module("app.core.orm.base")
 
     class BenchModel(base.BaseModel):  # type: ignore[misc,name-defined]
         __abstract__ = True

@@ -13,7 +13,7 @@ Three measurements, each against a baseline taken in the same run:
    also delivers what it accepts (to the console notifier); with `redis` it only
    enqueues, as an API process does in front of workers.
 2. ses: SES delivery throughput against a local moto server. The kit: one
-   `taskiq worker app.worker:broker` process (Redis broker, `--concurrency` sends in
+   `taskiq worker app.notifications.worker:broker` process (Redis broker, `--concurrency` sends in
    flight), fed `--messages` queued notifications; the clock runs from the first broker
    message to the last row marked delivered. The baseline: a plain aioboto3 loop in this
    process, one shared `sesv2` client, the same concurrency and message. Alternating
@@ -337,7 +337,7 @@ async def kit_ses_round(
     """Queue `messages` rows, send their broker messages, time until all are delivered.
 
     Messages per second, and the worker process's CPU µs per message."""
-    from app.worker import DELIVER_TASK_NAME, create_broker
+    from app.notifications.worker import DELIVER_TASK_NAME, create_broker
 
     ids = await outbox.add_queued(user_id, messages, leased=True)
     broker = create_broker(settings)
@@ -374,7 +374,7 @@ def bench_ses(bench: Bench) -> dict[str, Any]:
         "-m",
         "taskiq",
         "worker",
-        "app.worker:broker",
+        "app.notifications.worker:broker",
         "--workers",
         "1",
         "--max-async-tasks",

@@ -191,7 +191,7 @@ class Outbox:
 
     async def prepare(self) -> int:
         """Tables, and the user that notifications belong to."""
-        from app.models.user import User
+        from app.accounts.models import User
 
         await self.database.create_all()
         async with self.database.sessionmaker() as session:
@@ -210,8 +210,8 @@ class Outbox:
         """Rows as the API writes them; `leased` = their broker message is on its way."""
         from datetime import timedelta
 
-        from app.models.base import utcnow
-        from app.models.notification import Notification
+        from app.core.orm.base import utcnow
+        from app.notifications.models import Notification
 
         lease = utcnow() + timedelta(hours=1) if leased else None
         async with self.database.sessionmaker() as session:
@@ -235,7 +235,7 @@ class Outbox:
 
     async def delivered(self, ids: list[int]) -> int:
         """How many of these rows (written together: consecutive ids) are delivered."""
-        from app.models.notification import Notification
+        from app.notifications.models import Notification
         from sqlalchemy import func, select
 
         async with self.database.sessionmaker() as session:

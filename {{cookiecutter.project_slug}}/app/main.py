@@ -10,11 +10,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 
-from app.api.health import router as health_router
-from app.api.metrics import router as metrics_router
-from app.api.pages import STATIC_DIR, STATIC_PATH
-from app.api.pages import router as pages_router
-from app.api.v1.router import include_api_router
+from app.accounts.routes.pages import STATIC_DIR, STATIC_PATH
+from app.accounts.routes.pages import router as pages_router
 from app.core.config import Settings, get_settings
 from app.core.database import Database, ScopedSessionMiddleware
 from app.core.errors import install_error_handlers
@@ -27,10 +24,13 @@ from app.core.middleware import (
     security_headers,
 )
 from app.core.plugins import PluginRegistry, create_plugin_manager
-from app.services.metrics import create_metrics
-from app.services.nonces import create_nonce_store
-from app.services.rate_limits import create_rate_limiter
-from app.worker import Delivery
+from app.core.rate_limits import create_rate_limiter
+from app.notifications.worker import Delivery
+from app.operations.health_routes import router as health_router
+from app.operations.metrics import create_metrics
+from app.operations.metrics_routes import router as metrics_router
+from app.routes import include_api_router
+from app.signed_api.nonces import create_nonce_store
 
 
 def create_app(

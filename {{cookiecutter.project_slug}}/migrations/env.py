@@ -6,10 +6,10 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import app.models  # noqa: F401 - registers every table on Base.metadata
+import app.tables  # noqa: F401 - registers every table on Base.metadata
 from app.core.config import get_settings
 from app.core.database import Database
-from app.models.base import Base
+from app.core.orm.base import Base
 
 config = context.config
 if config.config_file_name is not None:

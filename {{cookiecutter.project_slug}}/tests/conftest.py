@@ -25,9 +25,9 @@ from sqlalchemy.engine import Connection
 from app import PROJECT_SLUG
 from app.core.config import PluginSettings, Settings
 from app.core.database import Database
+from app.core.orm.base import Base
 from app.core.plugins import BUILTIN_PLUGINS_PACKAGE, builtin_plugin_names
 from app.main import create_app
-from app.models.base import Base
 
 pytest_plugins = ["tests.fakes.fixtures"]
 

@@ -14,14 +14,14 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from app.accounts.models import User
 from app.client import SignedAuth
 from app.core.config import Settings
 from app.core.database import Database
 from app.core.plugins import create_plugin_manager
 from app.main import create_app
-from app.models.notification import Notification
-from app.models.user import User
-from app.services.api_keys import create_api_key
+from app.notifications.models import Notification
+from app.signed_api.keys import create_api_key
 from tests.conftest import TEST_CLIENT_ADDRESS, SettingsFactory, reset_database
 
 NOTIFICATIONS = "/api/v1/notifications"

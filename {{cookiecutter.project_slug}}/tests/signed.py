@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from app.accounts.models import User
 from app.client.signing import SignedAuth
 from app.core.database import Database
-from app.models.user import User
-from app.services.api_keys import create_api_key
-from app.services.signing import new_nonce, sign
+from app.signed_api.keys import create_api_key
+from app.signed_api.signature import new_nonce, sign
 from tests.conftest import TEST_CLIENT_ADDRESS
 
 

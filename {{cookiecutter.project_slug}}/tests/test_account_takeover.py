@@ -18,9 +18,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi_users.jwt import generate_jwt
 
+from app.accounts.models import User
 from app.core.database import Database
-from app.models.notification import Notification, NotificationStatus
-from app.models.user import User
+from app.notifications.models import Notification, NotificationStatus
 from tests.accounts import AUTH, Mailbox, build_app, login, register, token_of
 from tests.conftest import TEST_CLIENT_ADDRESS, TEST_SECRET_KEY, build_test_settings, started
 from tests.fakes.flow import ME, assert_error, bearer, sign_in, stored_rows

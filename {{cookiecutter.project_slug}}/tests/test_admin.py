@@ -16,8 +16,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.admin.service import promote_user
 from app.core.database import Database
-from app.services.admin import promote_user
 from tests.accounts import Mailbox, assert_error, bearer_for, build_app, register, verify_email
 from tests.conftest import ServeApp, build_test_settings
 from tests.signed import IssuedKey, signed_client

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from app.core.config import InsecureSettingsError
-from app.models.api_key import ApiKey
-from app.schemas.api_keys import WhitelistEntryCreate
-from app.services.secret_cipher import SecretCipher, SecretUnreadableError, cipher_for
+from app.signed_api.models import ApiKey
+from app.signed_api.schemas import WhitelistEntryCreate
+from app.signed_api.secret_cipher import SecretCipher, SecretUnreadableError, cipher_for
 from tests.accounts import Mailbox, assert_error, bearer_for, build_app, register, verify_email
 from tests.conftest import PRODUCTION, ServeApp, SettingsFactory, build_test_settings
 

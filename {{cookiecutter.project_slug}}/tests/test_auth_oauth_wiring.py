@@ -14,10 +14,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.accounts.auth_backends import AUTH_COOKIE_NAME
+from app.accounts.models import OAuthAccount, User
 from app.core.config import Settings
-from app.models.oauth_account import OAuthAccount
-from app.models.user import User
-from app.services.auth import AUTH_COOKIE_NAME
 from tests.accounts import (
     AUTH,
     ME,

@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi_users.jwt import generate_jwt
 from fastapi_users.password import PasswordHelper
 
+from app.accounts.auth_backends import AUTH_COOKIE_NAME as COOKIE_NAME
+from app.accounts.models import User
 from app.core.config import Settings
-from app.models.user import User
-from app.services.auth import AUTH_COOKIE_NAME as COOKIE_NAME
 from tests.accounts import (
     AUTH,
     ME,

@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.accounts.models import User
 from app.main import create_app
-from app.models.notification import Notification
-from app.models.user import User
+from app.notifications.models import Notification
 from tests.conftest import ServeApp, SettingsFactory
 from tests.outbox_support import NOTIFICATIONS, email, new_caller, signed_client
 

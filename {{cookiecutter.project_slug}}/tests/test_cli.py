@@ -21,9 +21,9 @@ import httpx
 import pytest
 from fastapi import FastAPI, Header, Request
 
-from app.api.signed_request import SignedCaller
 from app.cli import run
 from app.main import create_app
+from app.signed_api.signed_route import SignedCaller
 from tests.conftest import (
     TEST_CLIENT_ADDRESS,
     ServeApp,

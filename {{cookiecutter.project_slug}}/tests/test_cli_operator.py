@@ -22,11 +22,11 @@ from fastapi import FastAPI
 from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Connection, make_url
 
-import app.models  # noqa: F401 - every table on Base.metadata
+import app.tables  # noqa: F401 - every table on Base.metadata
 from app import PROJECT_SLUG
 from app.cli import run
 from app.core.database import Database
-from app.models.base import Base
+from app.core.orm.base import Base
 from tests.accounts import (
     Mailbox,
     assert_error,

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from app.core.database import Database
-from app.models.notification import Notification
+from app.notifications.models import Notification
 from tests.conftest import ServeApp, SettingsFactory
 from tests.fault_proxy import FaultProxy
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-import app.worker
+import app.notifications.worker
 from app.core.config import Settings
 from app.core.database import Database
 from app.core.hookspecs import hookimpl
 from app.core.interfaces import DeliveryResult, Notifier, OutgoingMessage
-from app.models.base import utcnow
-from app.models.notification import Notification
-from app.services.delivery import DeliveryPolicy, Outbox
+from app.core.orm.base import utcnow
+from app.notifications.delivery import DeliveryPolicy, Outbox
+from app.notifications.models import Notification
 from tests.conftest import SettingsFactory, reset_database
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
@@ -315,7 +315,7 @@ async def test_rows_left_by_a_stopped_process_are_taken_over_at_startup(
     now = utcnow()
     hour = timedelta(hours=1)
     async with before.sessionmaker() as session:
-        from app.models.user import User
+        from app.accounts.models import User
 
         user = await User.create(
             session=session,
@@ -379,7 +379,7 @@ async def test_a_stopping_service_hands_back_what_it_was_sending(
     serve: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app.worker, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(app.notifications.worker, "SHUTDOWN_GRACE_SECONDS", 0.2)
     settings = make_settings(
         **{**FAST_DELIVERY, "delivery_send_timeout_seconds": 30.0, "delivery_lease_seconds": 60.0}
     )
@@ -408,7 +408,7 @@ async def test_a_stop_mid_send_keeps_an_unknown_outcome_unknown(
     serve: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app.worker, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(app.notifications.worker, "SHUTDOWN_GRACE_SECONDS", 0.2)
     settings = make_settings(
         **{**FAST_DELIVERY, "delivery_send_timeout_seconds": 30.0, "delivery_lease_seconds": 60.0}
     )

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.client.signing import SignedAuth
-from app.services.signing import SIGNATURE_HEADER
+from app.signed_api.signature import SIGNATURE_HEADER
 from tests.accounts import bearer_for, register
 from tests.outbox_support import new_caller
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.api.pages import BRANDED_PROVIDERS
+from app.accounts.mails import password_reset_message, verification_message
+from app.accounts.routes.pages import BRANDED_PROVIDERS
 from app.i18n import CATALOGUES, Language, from_accept_language, negotiate, translator
-from app.services.mail import password_reset_message, verification_message
 from tests.accounts import AUTH, Mailbox, StandInProvider, build_app, register
 from tests.conftest import ServeApp, SettingsFactory, build_test_settings
 

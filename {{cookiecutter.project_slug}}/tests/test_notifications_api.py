@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from app.models.notification import Notification
-from app.models.user import User
+from app.accounts.models import User
+from app.notifications.models import Notification
 from tests.conftest import build_test_settings, started
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
@@ -337,7 +337,7 @@ async def test_a_caller_sees_only_its_own_notifications(
 async def test_a_users_keys_share_its_notifications(
     service: FastAPI, client: httpx.AsyncClient, caller: Caller
 ) -> None:
-    from app.services.api_keys import create_api_key
+    from app.signed_api.keys import create_api_key
 
     async with service.state.database.sessionmaker() as session:
         second_key, secret = await create_api_key(

@@ -24,9 +24,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from app.accounts.auth_backends import AUTH_COOKIE_NAME
+from app.accounts.models import OAuthState
 from app.main import create_app
-from app.models.oauth_state import OAuthState
-from app.services.auth import AUTH_COOKIE_NAME
 from tests.conftest import TEST_SECRET_KEY, ServeApp, ServiceLog, SettingsFactory
 from tests.fakes.base import FakeOAuthProvider
 from tests.fakes.fixtures import PROVIDERS

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from app.accounts.mails import password_reset_message, verification_message
 from app.i18n import Language
 from app.main import create_app
-from app.services.mail import password_reset_message, verification_message
 from tests.browser import HEIGHT, WIDTHS, check_page, launch
 from tests.conftest import SettingsFactory, reset_database
 from tests.fakes.fixtures import PROVIDERS

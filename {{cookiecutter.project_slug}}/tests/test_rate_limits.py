@@ -18,13 +18,13 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from app.core.config import RateLimit, parse_rate_limit
-from app.main import create_app
-from app.services.rate_limits import (
+from app.core.rate_limits import (
     MemoryCounterStore,
     RateLimitScope,
     RedisCounterStore,
     configured_limits,
 )
+from app.main import create_app
 from tests.accounts import AUTH, assert_error, login, register
 from tests.conftest import (
     ServeApp,

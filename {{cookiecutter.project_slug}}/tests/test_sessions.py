@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi_users.jwt import generate_jwt
 from sqlalchemy import event
 
-from app.services.auth import AUTH_COOKIE_NAME
+from app.accounts.auth_backends import AUTH_COOKIE_NAME
 from tests.accounts import (
     AUTH,
     ME,

@@ -18,8 +18,8 @@ from app.core.config import (
     Settings,
 )
 from app.core.database import Database, to_async_url
+from app.core.orm.base import Base
 from app.main import create_app
-from app.models.base import Base
 from tests.conftest import PRODUCTION, ServeApp, SettingsFactory
 
 LONG_SECRET = "s3cr3t-" + "x" * 40

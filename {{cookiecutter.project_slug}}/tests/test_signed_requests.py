@@ -22,16 +22,15 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from app import PROJECT_SLUG
-from app.api.signed_request import SignedCaller
+from app.accounts.models import User
 from app.client.signing import SignedAuth
 from app.core.config import Settings
 from app.main import create_app
-from app.models.api_key import ApiKey
-from app.models.signature_nonce import SignatureNonce
-from app.models.user import User
-from app.schemas.api_keys import ApiKeyUpdate
-from app.services.api_keys import add_whitelist_entry, delete_api_key, update_api_key
-from app.services.nonces import DatabaseNonceStore, RedisNonceStore
+from app.signed_api.keys import add_whitelist_entry, delete_api_key, update_api_key
+from app.signed_api.models import ApiKey, SignatureNonce
+from app.signed_api.nonces import DatabaseNonceStore, RedisNonceStore
+from app.signed_api.schemas import ApiKeyUpdate
+from app.signed_api.signed_route import SignedCaller
 from tests.accounts import assert_error
 from tests.conftest import TEST_CLIENT_ADDRESS, ServeApp, SettingsFactory, build_test_settings
 from tests.signed import (

@@ -12,10 +12,10 @@ from fastapi import FastAPI
 
 from app.client.signing import SignedAuth
 from app.core.errors import AppError
-from app.models.api_key import ApiKey
-from app.services.secret_cipher import cipher_for
-from app.services.signed_requests import SignedRequest, authenticate_signed_request
-from app.services.signing import canonical_query, canonical_string, sign
+from app.signed_api.models import ApiKey
+from app.signed_api.secret_cipher import cipher_for
+from app.signed_api.signature import canonical_query, canonical_string, sign
+from app.signed_api.verification import SignedRequest, authenticate_signed_request
 from tests.signed import create_user
 
 # The CONTRACT.md test vector.

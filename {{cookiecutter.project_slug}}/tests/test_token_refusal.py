@@ -12,7 +12,7 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
-from app.services.auth import AUTH_COOKIE_NAME
+from app.accounts.auth_backends import AUTH_COOKIE_NAME
 from tests.accounts import ME, assert_error, bearer_for, login, register
 from tests.conftest import TEST_SECRET_KEY
 

@@ -17,9 +17,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
-from app.models.api_key import ApiKey
-from app.models.notification import Notification
-from app.models.user import User
+from app.accounts.models import User
+from app.notifications.models import Notification
+from app.signed_api.models import ApiKey
 from tests.accounts import AUTH, ME, Mailbox, assert_error, bearer_for, build_app, login, register
 from tests.conftest import TEST_CLIENT_ADDRESS, build_test_settings, started
 from tests.outbox_support import NOTIFICATIONS, new_caller, signed_client

@@ -1,6 +1,6 @@
 """Delivery through a real broker by real `taskiq worker` processes.
 
-The API (this test process) only enqueues; a `taskiq worker app.worker:broker` process,
+The API (this test process) only enqueues; a `taskiq worker app.notifications.worker:broker` process,
 started as an operator would start it, delivers from the same database. Each run uses
 queues of its own, so parallel runs never take each other's messages.
 
@@ -26,8 +26,8 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.core.database import Database
-from app.schemas.notifications import NotificationCreate
-from app.services.notifications import NotificationService
+from app.notifications.schemas import NotificationCreate
+from app.notifications.service import NotificationService
 from tests.conftest import TEST_SECRET_KEY, SettingsFactory
 from tests.outbox_plugin import URL_ENV, WebhookPlugin, WebhookTarget, install_entry_point
 from tests.outbox_support import (
@@ -55,7 +55,7 @@ DELIVERY: dict[str, Any] = {
 
 @dataclass
 class WorkerProcess:
-    """`taskiq worker app.worker:broker` with the settings given in its environment."""
+    """`taskiq worker app.notifications.worker:broker` with the settings given in its environment."""
 
     env: dict[str, str]
     log_path: Path
@@ -69,7 +69,7 @@ class WorkerProcess:
                 "-m",
                 "taskiq",
                 "worker",
-                "app.worker:broker",
+                "app.notifications.worker:broker",
                 "--workers",
                 "1",
                 "--max-async-tasks",

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from app import PROJECT_SLUG
 from app.core.plugins import builtin_plugin_names
-from app.models.oauth_account import OAuthAccount
-from app.models.user import User
+from app.accounts.models import OAuthAccount
+from app.accounts.models import User
 from fake_naver import Failure, FakeNaver, press
 from fastapi import FastAPI
 from sqlalchemy import func, select

@@ -16,7 +16,7 @@ import httpx
 
 from app.cli.runtime import EXIT_OK, EXIT_USAGE, Job, Runtime, pass_runtime
 from app.client.signing import SignedAuth
-from app.models.notification import NotificationStatus
+from app.notifications.models import NotificationStatus
 
 NOTIFICATIONS_PATH = "api/v1/notifications"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"

@@ -23,11 +23,11 @@ from app.core.config import PROJECT_DIR, InsecureSettingsError, Settings, get_se
 from app.core.database import Database
 from app.core.errors import AppError
 from app.core.plugins import PluginRegistry, create_plugin_manager
-from app.models.oauth_account import OAuthAccount
-from app.models.user import User
-from app.schemas.admin import AdminApiKeyRead
-from app.services import admin
-from app.services.users import UserDatabase, UserManager
+from app.accounts.models import OAuthAccount
+from app.accounts.models import User
+from app.admin.schemas import AdminApiKeyRead
+from app.admin import service as admin
+from app.accounts.user_manager import UserDatabase, UserManager
 
 SETTINGS_HELP = "Uses the service's settings (DATABASE_URL, SECRET_KEY, ...) and database."
 ALEMBIC_INI = "alembic.ini"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator
 
 import httpx
 
-from app.services.signing import (
+from app.signed_api.signature import (
     API_KEY_HEADER,
     NONCE_HEADER,
     SIGNATURE_HEADER,

@@ -35,7 +35,8 @@ class TaskBroker(StrEnum):
     """Where notification delivery runs."""
 
     INPROCESS = "inprocess"  # taskiq's in-memory broker inside the API process
-    REDIS = "redis"  # taskiq-redis; `taskiq worker app.worker:broker` processes deliver
+    # taskiq-redis; `taskiq worker app.notifications.worker:broker` processes deliver
+    REDIS = "redis"
     RABBITMQ = "rabbitmq"  # taskiq-aio-pika; the same workers
 
 
@@ -142,7 +143,7 @@ class Settings(BaseSettings):
     # Set: signature nonces are kept in Redis instead of the database.
     redis_url: str | None = None
 
-    # Rate limits (app/services/rate_limits.py): "N/period" strings, "off" for none.
+    # Rate limits (app/core/rate_limits.py): "N/period" strings, "off" for none.
     # False switches every limit off (tests do; so may a deployment limiting at its proxy).
     rate_limits_enabled: bool = True
     # Per client address; the bearer and cookie logins share one count.

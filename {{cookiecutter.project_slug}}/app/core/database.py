@@ -82,7 +82,7 @@ class Database:
             yield session
 
     async def create_all(self) -> None:
-        from app.models.base import Base
+        from app.core.orm.base import Base
 
         async with self.engine.begin() as connection:
             await connection.run_sync(Base.metadata.create_all)
@@ -96,7 +96,7 @@ class Database:
 
     def bind_models(self) -> None:
         """Give the CRUD mixin this database's scoped session for calls made without one."""
-        from app.models.base import Base
+        from app.core.orm.base import Base
 
         Base.scoped_session = self.scoped_session
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-import app.models.base
+import app.core.orm.base
 
 revision: str = "cee076392af5"
 down_revision: str | None = None
@@ -36,8 +36,8 @@ def upgrade() -> None:
         sa.Column("is_superuser", sa.Boolean(), nullable=False),
         sa.Column("is_verified", sa.Boolean(), nullable=False),
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("created_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user")),
     )
     with op.batch_alter_table("user", schema=None) as batch_op:
@@ -60,11 +60,11 @@ def upgrade() -> None:
         sa.Column("encrypted_secret", sa.Text(), nullable=False),
         sa.Column("memo", sa.String(length=255), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("last_used_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("deleted_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("deleted_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("created_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["user.id"], name=op.f("fk_api_key_user_id_user"), ondelete="CASCADE"
         ),
@@ -84,8 +84,8 @@ def upgrade() -> None:
         sa.Column("account_id", sa.String(length=320), nullable=False),
         sa.Column("account_email", sa.String(length=320), nullable=False),
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("created_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["user.id"], name=op.f("fk_oauth_account_user_id_user"), ondelete="CASCADE"
         ),
@@ -108,8 +108,8 @@ def upgrade() -> None:
         sa.Column("api_key_id", sa.Integer(), nullable=False),
         sa.Column("ip_address", sa.String(length=49), nullable=False),
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("created_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["api_key_id"],
             ["api_key.id"],
@@ -138,16 +138,16 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("provider_message_id", sa.String(length=255), nullable=True),
-        sa.Column("next_attempt_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("lease_expires_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("delivered_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("api_key_id", sa.Integer(), nullable=True),
         sa.Column("idempotency_key", sa.String(length=255), nullable=True),
         sa.Column("request_hash", sa.String(length=64), nullable=True),
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("created_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["api_key_id"],
             ["api_key.id"],
@@ -182,10 +182,10 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("expires_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("created_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["api_key_id"],
             ["api_key.id"],

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-import app.models.base
+import app.core.orm.base
 
 revision: str = "a1c0de140002"
 down_revision: str | None = "a1c0de140001"
@@ -34,10 +34,10 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("expires_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("created_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", app.core.orm.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_oauth_state")),
         sa.UniqueConstraint("jti", name=op.f("uq_oauth_state_jti")),
     )

@@ -15,9 +15,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.accounts.models import OAuthAccount, User
 from app.core.http import tls_context
-from app.models.oauth_account import OAuthAccount
-from app.models.user import User
 
 AUTH = "/api/v1/auth"
 ME = "/api/v1/users/me"

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
 from app.core.database import Database
-from app.models.base import Base
+from app.core.orm.base import Base
 from tests.mixin.models import SampleModel, SampleUser
 from tests.mixin.support import MakeUser, RecordSql, StatementLog, sample_user_values
 from tests.providers import UserProvider

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Integer, MetaData, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import NAMING_CONVENTION, BaseModel
+from app.core.orm.base import NAMING_CONVENTION, BaseModel
 
 
 class SampleModel(BaseModel):

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import Database
 from app.core.errors import AppError, NotFoundError
-from app.models.mixins import InvalidQueryError, MultipleResultsError
+from app.core.orm.mixins import InvalidQueryError, MultipleResultsError
 from tests.mixin.models import SampleNote, SampleUser
 from tests.mixin.support import MakeUser, emails_in_database, sample_user_values
 

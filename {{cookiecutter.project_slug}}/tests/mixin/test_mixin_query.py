@@ -9,7 +9,7 @@ from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import Database
-from app.models.mixins import InvalidQueryError, MultipleResultsError, Page
+from app.core.orm.mixins import InvalidQueryError, MultipleResultsError, Page
 from tests.mixin.models import SampleUser
 from tests.mixin.support import MakeUser
 

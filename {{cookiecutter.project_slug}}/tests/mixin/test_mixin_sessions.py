@@ -12,9 +12,9 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import Database
-from app.models.base import Base
-from app.models.mixins import SessionNotBoundError
-from app.models.query import bound_session
+from app.core.orm.base import Base
+from app.core.orm.mixins import SessionNotBoundError
+from app.core.orm.query import bound_session
 from tests.mixin.models import SampleUser
 from tests.mixin.support import MakeUser, sample_user_values
 

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 
 from app.core.database import Database
 from app.core.errors import NotFoundError
-from app.models.mixins import InvalidQueryError
+from app.core.orm.mixins import InvalidQueryError
 from tests.mixin.models import SampleUser
 from tests.mixin.support import MakeUser, emails_in_database
 

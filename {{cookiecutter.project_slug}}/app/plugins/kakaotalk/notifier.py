@@ -34,12 +34,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.accounts.models import OAuthAccount, User
 from app.core.http import tls_context
 from app.core.interfaces import DeliveryOutcome, DeliveryResult, OutgoingMessage, Sender
 from app.core.logging import PLUGINS_LOGGER
-from app.models.base import Base
-from app.models.oauth_account import OAuthAccount
-from app.models.user import User
+from app.core.orm.base import Base
 from app.plugins.kakaotalk.settings import KakaoTalkSettings
 
 logger = logging.getLogger(f"{PLUGINS_LOGGER}.kakaotalk")

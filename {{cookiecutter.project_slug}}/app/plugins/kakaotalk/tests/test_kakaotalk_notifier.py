@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 
 from app import PROJECT_SLUG
+from app.accounts.models import OAuthAccount, User
 from app.core.config import Settings
 from app.core.database import Database
 from app.core.interfaces import DeliveryOutcome, Notifier, OutgoingMessage
 from app.main import create_app
-from app.models.oauth_account import OAuthAccount
-from app.models.user import User
 from app.plugins.kakaotalk.notifier import TEXT_LIMIT, KakaoTalkNotifier, memo_text
 from app.plugins.kakaotalk.plugin import kakaotalk_notifiers, register_notifiers
 from app.plugins.kakaotalk.settings import KakaoTalkSettings

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 
+from app.accounts.models import OAuthAccount
 from app.core.database import Database
-from app.models.oauth_account import OAuthAccount
 from app.plugins.kakaotalk.settings import KakaoTalkSettings
 from app.plugins.kakaotalk.tests.fake_kakao import FakeKakaoTalk
 from tests.conftest import SettingsFactory

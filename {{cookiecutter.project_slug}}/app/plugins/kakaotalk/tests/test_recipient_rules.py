@@ -21,17 +21,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select
 
+from app.accounts.models import OAuthAccount, User
 from app.core.database import Database
 from app.core.interfaces import DeliveryOutcome, OutgoingMessage, Sender
 from app.main import create_app
-from app.models.notification import Notification
-from app.models.oauth_account import OAuthAccount
-from app.models.user import User
+from app.notifications.models import Notification
 from app.plugins.kakaotalk.notifier import KakaoTalkNotifier
 from app.plugins.kakaotalk.plugin import kakaotalk_notifiers
 from app.plugins.kakaotalk.settings import KakaoTalkSettings
 from app.plugins.kakaotalk.tests.fake_kakao import FakeKakaoTalk
-from app.services.api_keys import create_api_key
+from app.signed_api.keys import create_api_key
 from tests.conftest import build_test_settings, started
 from tests.fakes.server import LiveServer
 from tests.outbox_support import FAST_DELIVERY, NOTIFICATIONS, Caller, signed_client, wait_until

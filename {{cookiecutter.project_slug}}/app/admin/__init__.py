@@ -1,0 +1,1 @@
+"""What an operator (a superuser) may see and do across every account."""

@@ -1,0 +1,1 @@
+"""The declarative base and the async CRUD mixin every table derives from."""

@@ -1,0 +1,1 @@
+"""Notifications: accepting them into the outbox, delivering them from it (the worker)."""

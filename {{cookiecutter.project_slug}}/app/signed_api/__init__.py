@@ -1,0 +1,1 @@
+"""The signed API: API keys, their whitelists, request signatures, nonces."""
