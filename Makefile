@@ -80,7 +80,9 @@ audit: $(VENV)/.installed
 	$(VENV)/bin/pip-audit --disable-pip --no-deps --strict --progress-spinner off -r requirements-dev.txt
 
 # Every benchmark in turn, each on a bake of its own (bench/README.md: what each measures).
-BENCHMARKS := bench_mixin bench_cold_start bench_users_me bench_notifications bench_load
+# bench_server, last, drives both server databases (PostgreSQL, MariaDB) with wrk pinned to
+# CPU 1 and the servers to CPU 0: it needs Debian's wrk and two CPUs, and says so if missing.
+BENCHMARKS := bench_mixin bench_cold_start bench_users_me bench_notifications bench_load bench_server
 bench: export PATH := $(dir $(UV)):$(PATH)
 bench: $(VENV)/.installed
 	set -e; for name in $(BENCHMARKS); do \

@@ -13,8 +13,8 @@ from a fixed mix:
 
 The service: one uvicorn process (`app.main:create_app`, the bake's defaults, development
 settings), `TASK_BROKER=redis` on its own queue, and `--workers` separate
-`taskiq worker app.notifications.worker:broker` processes delivering to moto's SES server. The database is
-a fresh MariaDB database made (and dropped afterwards) by this script.
+`taskiq worker app.notifications.worker:broker` processes delivering to moto's SES server.
+The database is a fresh MariaDB database made (and dropped afterwards) by this script.
 
 Reported: requests per second, p50/p95/p99 latency per kind and overall, errors (any
 non-2xx answer or transport error; the first few are printed) and the delivery check: after

@@ -337,7 +337,7 @@ async def kit_ses_round(
     """Queue `messages` rows, send their broker messages, time until all are delivered.
 
     Messages per second, and the worker process's CPU µs per message."""
-    from app.notifications.worker import DELIVER_TASK_NAME, create_broker
+    from app.notifications.delivery import DELIVER_TASK_NAME, create_broker
 
     ids = await outbox.add_queued(user_id, messages, leased=True)
     broker = create_broker(settings)

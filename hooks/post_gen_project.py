@@ -12,30 +12,9 @@ from pathlib import Path
 ANSWERS: dict[str, str] = json.loads(r"""{{ cookiecutter | tojson }}""")
 PLUGINS = ("google", "kakao", "ses", "smtp", "kakaotalk")
 PICKED = {name: ANSWERS[f"use_{name}"] == "y" for name in PLUGINS}
-OAUTH_PROVIDERS = ("google", "kakao")
 PYTHON_VERSION = ANSWERS["python_version"]
 # Resolving every dependency against the package index: seconds, unless it hangs.
 LOCK_TIMEOUT = 180
-
-# Files outside a plugin's own folder that belong to it, and go when it goes.
-PLUGIN_FILES = {
-    "google": ["tests/fakes/google.py", "tests/test_oauth_google.py"],
-    "kakao": ["tests/fakes/kakao.py", "tests/test_oauth_kakao.py"],
-    "ses": [],
-    "smtp": [],
-    "kakaotalk": [],
-}
-# Files that need every one of these plugins.
-NEEDS_ALL = {
-    "tests/test_oauth_linking.py": ["google", "kakao"],
-    "tests/test_account_takeover.py": ["google", "kakao"],
-}
-# Files that need at least one of these plugins.
-NEEDS_ANY = {
-    "tests/test_browser_signin.py": list(OAUTH_PROVIDERS),
-    "tests/test_oauth_flow_common.py": list(OAUTH_PROVIDERS),
-    "tests/test_oauth_callback_state.py": list(OAUTH_PROVIDERS),
-}
 
 # The real-worker delivery tests of each broker: a bake keeps those of the broker it picked
 # (none for the in-process broker, whose delivery the other tests cover).
@@ -56,19 +35,10 @@ def remove(path: Path) -> None:
 
 
 def prune_plugins(root: Path) -> list[str]:
-    removed = []
-    for name, picked in PICKED.items():
-        if not picked:
-            remove(root / "app" / "plugins" / name)
-            for relative in PLUGIN_FILES[name]:
-                remove(root / relative)
-            removed.append(name)
-    for relative, needed in NEEDS_ALL.items():
-        if not all(PICKED[name] for name in needed):
-            remove(root / relative)
-    for relative, needed in NEEDS_ANY.items():
-        if not any(PICKED[name] for name in needed):
-            remove(root / relative)
+    """A plugin is its folder, its fakes and tests included: leaving one out is deleting it."""
+    removed = [name for name, picked in PICKED.items() if not picked]
+    for name in removed:
+        remove(root / "app" / "plugins" / name)
     return removed
 
 

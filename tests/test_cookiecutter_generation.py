@@ -79,6 +79,34 @@ def test_bake_keeps_only_picked_plugins(bakes: BakeCache, bake: Any) -> None:
     assert present == expected
 
 
+# The sign-in's security tests run against the tests' own provider-neutral OAuth server,
+# so every bake keeps them, whichever provider plugins it has.
+SIGN_IN_SECURITY_TESTS = {
+    "test_account_takeover.py",
+    "test_oauth_linking.py",
+    "test_oauth_callback_state.py",
+    "test_oauth_flow_common.py",
+    "test_browser_signin.py",
+}
+
+
+@pytest.mark.parametrize("bake", BAKES, ids=lambda bake: bake.id)
+def test_a_left_out_plugin_is_its_folder_and_the_security_tests_stay(
+    bakes: BakeCache, bake: Any
+) -> None:
+    project = bakes.project(bake.id)
+    left_out = [name for name in PLUGINS if not bake.picked(name)]
+    # The plugin's fakes and tests went with its folder: nothing left imports it.
+    naming = re.compile(rf"\bapp\.plugins\.({'|'.join(left_out)})\b") if left_out else None
+    offenders = [
+        str(path.relative_to(project))
+        for path in project.rglob("*.py")
+        if ".venv" not in path.parts and naming and naming.search(path.read_text())
+    ]
+    assert offenders == []
+    assert {path.name for path in (project / "tests").glob("*.py")} >= SIGN_IN_SECURITY_TESTS
+
+
 def test_default_bake_answers(bakes: BakeCache) -> None:
     project = bakes.project("defaults")
     assert project.name == "my_service"

@@ -1,4 +1,4 @@
-"""`create_app()`: settings → database → plugins → routers."""
+"""`create_app()`: the HTTP app around a runtime (app/runtime.py): middleware, routers, pages."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from starlette.middleware.cors import CORSMiddleware
 from app.accounts.routes.pages import STATIC_DIR, STATIC_PATH
 from app.accounts.routes.pages import router as pages_router
 from app.core.config import Settings, get_settings
-from app.core.database import Database, ScopedSessionMiddleware
+from app.core.database import ScopedSessionMiddleware
 from app.core.errors import install_error_handlers
-from app.core.logging import configure_logging, get_api_logger
+from app.core.logging import get_api_logger
 from app.core.metrics import HttpMetricsMiddleware
 from app.core.middleware import (
     REQUEST_ID_HEADER,
@@ -23,70 +23,40 @@ from app.core.middleware import (
     RequestContextMiddleware,
     security_headers,
 )
-from app.core.plugins import PluginRegistry, create_plugin_manager
-from app.core.rate_limits import create_rate_limiter
-from app.notifications.worker import Delivery
 from app.operations.health_routes import router as health_router
-from app.operations.metrics import create_metrics
 from app.operations.metrics_routes import router as metrics_router
 from app.routes import include_api_router
-from app.signed_api.nonces import create_nonce_store
+from app.runtime import Runtime
 
 
 def create_app(
     settings: Settings | None = None, *, plugin_manager: pluggy.PluginManager | None = None
 ) -> FastAPI:
     """`plugin_manager` lets a caller (a test) register extra plugins before they are asked."""
-    settings = settings or get_settings()
-    configure_logging(settings.log_level, as_json=settings.logs_as_json)
-    database = Database(
-        settings.database_url,
-        echo=settings.database_echo,
-        pool_size=settings.database_pool_size,
-        slow_query_ms=settings.slow_query_ms,
-    )
-    plugins = PluginRegistry.collect(plugin_manager or create_plugin_manager(settings), settings)
-    nonce_store = create_nonce_store(settings, database)
-    rate_limiter = create_rate_limiter(settings)
-    delivery = Delivery(settings)
-    metrics = create_metrics(settings, plugins.channels)
+    runtime = Runtime.build(settings or get_settings(), plugin_manager=plugin_manager)
+    settings, plugins, metrics = runtime.settings, runtime.plugins, runtime.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database.bind_models()
-        if settings.should_create_tables:
-            await database.create_all()
-        plugins.log_unconfigured()
-        await plugins.startup(app)
-        # Starts the broker; delivering in process, also takes over rows left undelivered.
-        await delivery.start(database, plugins)
+        await runtime.start()
         get_api_logger().info(
             "%s started: plugins %s, database %s",
             settings.project_name,
             ", ".join(plugins.plugin_names) or "none",
-            database.backend,
+            runtime.database.backend,
         )
         try:
             yield
         finally:
-            await delivery.stop()
-            await plugins.shutdown(app)
-            await nonce_store.close()
-            await rate_limiter.close()
-            await database.dispose()
+            await runtime.stop()
 
     app = FastAPI(title=settings.project_name, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.database = database
-    app.state.plugins = plugins
-    app.state.nonce_store = nonce_store
-    app.state.rate_limiter = rate_limiter
-    app.state.delivery = delivery
-    app.state.metrics = metrics
+    # The one thing the app holds: route dependencies reach it through app.core.dependencies.
+    app.state.runtime = runtime
 
     install_error_handlers(app)
     # Each one added wraps the ones before: the request id exists before the session opens.
-    app.add_middleware(ScopedSessionMiddleware, database=database)
+    app.add_middleware(ScopedSessionMiddleware, database=runtime.database)
     # Inside the request context, so a refused body still gets a request id and a log line.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(

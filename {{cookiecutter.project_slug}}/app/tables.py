@@ -1,7 +1,7 @@
 """Every table, imported here so that `Base.metadata` knows them all."""
 
 from app.accounts.models import OAuthAccount, OAuthState, User
-from app.notifications.models import Notification
+from app.notifications.models import Notification, SuppressedRecipient
 from app.signed_api.models import ApiKey, ApiWhitelist, SignatureNonce
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "OAuthAccount",
     "OAuthState",
     "SignatureNonce",
+    "SuppressedRecipient",
     "User",
 ]

@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -81,14 +80,14 @@ class WebhookNotifier:
         message_id: str = response.json()["message_id"]
         return DeliveryResult.delivered(message_id)
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
 
 class WebhookPlugin:
-    """The plugin: adds the webhook notifier and closes its client at shutdown."""
+    """The plugin: adds the webhook notifier (which closes its client at shutdown)."""
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url
@@ -96,12 +95,6 @@ class WebhookPlugin:
     @hookimpl
     def register_notifiers(self, settings: Settings) -> Sequence[Notifier]:
         return [WebhookNotifier(self.url or os.environ.get(URL_ENV, ""))]
-
-    @hookimpl
-    async def shutdown(self, app: FastAPI) -> None:
-        for notifier in app.state.plugins.notifiers.get(CHANNEL, []):
-            if isinstance(notifier, WebhookNotifier):
-                await notifier.aclose()
 
 
 # What the entry point names: worker processes read the endpoint's URL from URL_ENV.

@@ -1,4 +1,4 @@
-"""Helpers for the notification tests: callers with API keys, signed clients, waiting."""
+"""Helpers for the notification tests: callers with API keys, waiting for delivery."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.accounts.models import User
 from app.client import SignedAuth
-from app.core.config import Settings
 from app.core.database import Database
-from app.core.plugins import create_plugin_manager
 from app.main import create_app
 from app.notifications.models import Notification
-from app.signed_api.keys import create_api_key
-from tests.conftest import TEST_CLIENT_ADDRESS, SettingsFactory, reset_database
+from tests.support import (
+    SettingsFactory,
+    create_user,
+    issue_api_key,
+    reset_database,
+    signed_client,
+)
 
 NOTIFICATIONS = "/api/v1/notifications"
 
@@ -38,16 +40,10 @@ FAST_DELIVERY: dict[str, Any] = {
 }
 
 
-def build_app(settings: Settings, *plugins: object) -> FastAPI:
-    """The service with extra plugin objects registered beside the built-in ones."""
-    manager = create_plugin_manager(settings)
-    for plugin in plugins:
-        manager.register(plugin, name=f"test-{type(plugin).__name__}-{id(plugin)}")
-    return create_app(settings, plugin_manager=manager)
-
-
 @dataclass(frozen=True)
 class Caller:
+    """A user of the service and one active API key of theirs (a `SigningKey`)."""
+
     user_id: int
     api_key_id: int
     access_key: str
@@ -62,28 +58,9 @@ class Caller:
 
 async def new_caller(app: FastAPI, email: str | None = None) -> Caller:
     """A user of the service with an active API key."""
-    database: Database = app.state.database
-    async with database.sessionmaker() as session:
-        user = await User.create(
-            session=session,
-            email=email or f"caller-{uuid.uuid4().hex[:10]}@example.com",
-            hashed_password="not-used",  # these users never sign in
-            is_active=True,
-            is_verified=True,
-            is_superuser=False,
-        )
-        await session.commit()
-        api_key, secret_key = await create_api_key(session, app.state.settings, user.id, "tests")
-        return Caller(user.id, api_key.id, api_key.access_key, secret_key)
-
-
-@asynccontextmanager
-async def signed_client(app: FastAPI, caller: Caller) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=(TEST_CLIENT_ADDRESS, 51000))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", auth=caller.auth
-    ) as client:
-        yield client
+    user_id = await create_user(app, email or f"caller-{uuid.uuid4().hex[:10]}@example.com")
+    key = await issue_api_key(app, user_id, "tests")
+    return Caller(user_id, key.id, key.access_key, key.secret_key)
 
 
 def email(to: list[str] | str = "a@example.com", **fields: Any) -> dict[str, Any]:
@@ -164,7 +141,7 @@ async def running(make_settings: SettingsFactory, attempts: int) -> AsyncIterato
         async with application.router.lifespan_context(application):
             yield application
     finally:
-        await reset_database(application.state.database)
+        await reset_database(application.state.runtime.database)
 
 
 async def post_email(application: FastAPI, to: list[str]) -> tuple[Caller, int]:
@@ -177,14 +154,14 @@ async def post_email(application: FastAPI, to: list[str]) -> tuple[Caller, int]:
 
 
 async def finished(application: FastAPI, notification_id: int) -> Notification:
-    database: Database = application.state.database
+    database: Database = application.state.runtime.database
     await wait_until(lambda: all_finished(database, [notification_id]), 20, "finished")
     return (await rows(database, [notification_id]))[notification_id]
 
 
 async def waiting_for_a_retry(application: FastAPI, notification_id: int, reason: str) -> None:
     """Until the row is back in the queue after a failed attempt that names `reason`."""
-    database: Database = application.state.database
+    database: Database = application.state.runtime.database
 
     async def retrying() -> bool:
         row = (await rows(database, [notification_id]))[notification_id]

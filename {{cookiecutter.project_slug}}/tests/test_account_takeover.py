@@ -2,13 +2,14 @@
 before that person arrives, and must keep nothing of it once a provider proves who owns
 the address.
 
-Two ways in, each driven end to end through HTTP with the local Google and Kakao fakes:
-a) a Kakao account whose email Kakao has not verified; b) a password registration.
+Two ways in, each driven end to end through HTTP with the two provider-neutral fakes:
+a) an account at the beta provider, whose email beta has not verified; b) a password
+registration. The owner arrives through alpha, which has verified the address.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -21,15 +22,27 @@ from fastapi_users.jwt import generate_jwt
 from app.accounts.models import User
 from app.core.database import Database
 from app.notifications.models import Notification, NotificationStatus
-from tests.accounts import AUTH, Mailbox, build_app, login, register, token_of
-from tests.conftest import TEST_CLIENT_ADDRESS, TEST_SECRET_KEY, build_test_settings, started
-from tests.fakes.flow import ME, assert_error, bearer, sign_in, stored_rows
-from tests.fakes.kakao import FakeKakao
-from tests.signed import IssuedKey, issue_api_key, signed_client
+from tests.fakes.flow import sign_in, stored_rows
+from tests.fakes.oauth_server import FakeOAuthServer
+from tests.support import (
+    AUTH,
+    ME,
+    TEST_SECRET_KEY,
+    IssuedKey,
+    Mailbox,
+    assert_error,
+    bearer_of,
+    client_of,
+    issue_api_key,
+    login,
+    register,
+    signed_client,
+    token_of,
+)
 
-pytestmark = pytest.mark.usefixtures("fake_google", "fake_kakao")
+pytestmark = pytest.mark.usefixtures("fake_alpha", "fake_beta")
 
-VICTIM = "jane.doe@gmail.com"  # the Google fake's verified address
+VICTIM = "jane.doe@example.com"  # the alpha fake's verified address
 SQUATTER_PASSWORD = "squatter's own passphrase 7"
 OWNER_PASSWORD = "the owner's real passphrase 3"
 KEYS = f"{ME}/api-keys"
@@ -37,40 +50,20 @@ NOTIFICATIONS = "/api/v1/notifications"
 
 
 @pytest.fixture(scope="module")
-def module_mailbox() -> Mailbox:
-    return Mailbox()
-
-
-@pytest.fixture(scope="module")
-def takeover_service(
-    request: pytest.FixtureRequest, database_url: str, module_mailbox: Mailbox
-) -> Iterator[FastAPI]:
-    """One app for the module, both providers pointed at their fakes, mails kept."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for name in ("google", "kakao"):
-            fake, _ = request.getfixturevalue(f"{name}_server")
-            fake.reset()
-            fake.point_plugin_here(monkeypatch)
-        yield build_app(build_test_settings(database_url), module_mailbox)
+def app_plugins(module_mailbox: Mailbox, fake_provider_plugins: list[object]) -> list[object]:
+    return [module_mailbox, *fake_provider_plugins]
 
 
 @pytest.fixture
-def mailbox(module_mailbox: Mailbox) -> Mailbox:
-    module_mailbox.sent.clear()
-    return module_mailbox
-
-
-@pytest.fixture
-async def app(takeover_service: FastAPI, mailbox: Mailbox) -> AsyncIterator[FastAPI]:
-    async with started(takeover_service) as application:
-        yield application
+def app(shared_app: FastAPI, mailbox: Mailbox) -> FastAPI:
+    """The module's tests share one app, each on an empty database and an empty mailbox."""
+    return shared_app
 
 
 @asynccontextmanager
 async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """One person's HTTP client, with its own cookie jar."""
-    transport = httpx.ASGITransport(app=app, client=(TEST_CLIENT_ADDRESS, 51000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with client_of(app) as client:
         yield client
 
 
@@ -95,7 +88,7 @@ async def owner(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 async def plant_notification(app: FastAPI, user_id: int, key: IssuedKey) -> None:
     """A notification the squatter sent: its text must not reach the owner's list."""
-    async with app.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         await Notification.create(
             session=session,
             commit=True,
@@ -111,7 +104,7 @@ async def plant_notification(app: FastAPI, user_id: int, key: IssuedKey) -> None
 
 
 async def user_row(app: FastAPI, user_id: int) -> User:
-    database: Database = app.state.database
+    database: Database = app.state.runtime.database
     async with database.sessionmaker() as session:
         user = await session.get(User, user_id)
         assert user is not None
@@ -129,46 +122,46 @@ async def owner_notifications(app: FastAPI, owner: httpx.AsyncClient, me: dict[s
     return listed.json()
 
 
-async def test_chain_a_unverified_kakao_email_keeps_nothing_once_google_proves_it(
+async def test_chain_a_an_unverified_provider_email_keeps_nothing_once_another_provider_proves_it(
     app: FastAPI,
-    fake_kakao: FakeKakao,
+    fake_beta: FakeOAuthServer,
     squatter: httpx.AsyncClient,
     squatter_cookies: httpx.AsyncClient,
     owner: httpx.AsyncClient,
 ) -> None:
-    # The squatter's Kakao account carries the victim's address, never verified.
-    fake_kakao.user = replace(fake_kakao.user, email=VICTIM, is_email_verified=False)
-    squatter_bearer = bearer(await sign_in(squatter, "kakao"))
-    cookie_sign_in = await sign_in(squatter_cookies, "kakao", "cookie")
+    # The squatter's beta account carries the victim's address, never verified.
+    fake_beta.user = replace(fake_beta.user, email=VICTIM, email_verified=False)
+    squatter_bearer = bearer_of(await sign_in(squatter, "beta"))
+    cookie_sign_in = await sign_in(squatter_cookies, "beta", "cookie")
     assert cookie_sign_in.status_code in (302, 303), cookie_sign_in.text
     planted = (await squatter.get(ME, headers=squatter_bearer)).json()
     assert planted["is_verified"] is False
     assert (await squatter_cookies.get(ME)).status_code == 200
 
-    # The owner arrives through Google, which proves the address.
-    owner_bearer = bearer(await sign_in(owner, "google"))
+    # The owner arrives through alpha, which proves the address.
+    owner_bearer = bearer_of(await sign_in(owner, "alpha"))
     mine = (await owner.get(ME, headers=owner_bearer)).json()
     assert mine["is_verified"] is True
-    assert [account["provider"] for account in mine["social_accounts"]] == ["google"]
-    # The squatter's profile is gone; Google's fills the account.
+    assert [account["provider"] for account in mine["social_accounts"]] == ["alpha"]
+    # The squatter's profile is gone; alpha's fills the account.
     assert mine["name"] == "Jane Doe"
     assert mine["nickname"] is None
 
     # Everything the squatter held is dead.
     assert_error(await squatter.get(ME, headers=squatter_bearer), 401, "UNAUTHORIZED")
     assert_error(await squatter_cookies.get(ME), 401, "UNAUTHORIZED")
-    again = await sign_in(squatter, "kakao")
+    again = await sign_in(squatter, "beta")
     if again.status_code == 200:
         # A fresh account of their own at most, never the owner's.
-        elsewhere = (await squatter.get(ME, headers=bearer(again))).json()
+        elsewhere = (await squatter.get(ME, headers=bearer_of(again))).json()
         assert elsewhere["id"] != mine["id"]
     else:
         assert_error(again, 400, "OAUTH_USER_ALREADY_EXISTS")
     still_mine = (await owner.get(ME, headers=owner_bearer)).json()
-    assert [account["provider"] for account in still_mine["social_accounts"]] == ["google"]
+    assert [account["provider"] for account in still_mine["social_accounts"]] == ["alpha"]
 
 
-async def test_chain_b_password_squatter_keeps_nothing_once_google_proves_the_email(
+async def test_chain_b_password_squatter_keeps_nothing_once_a_provider_proves_the_email(
     app: FastAPI,
     squatter: httpx.AsyncClient,
     squatter_cookies: httpx.AsyncClient,
@@ -177,14 +170,14 @@ async def test_chain_b_password_squatter_keeps_nothing_once_google_proves_the_em
     registered = await register(
         squatter, VICTIM, SQUATTER_PASSWORD, name="Not Jane", phone_number="+821099998888"
     )
-    squatter_bearer = bearer(await login(squatter, VICTIM, SQUATTER_PASSWORD))
+    squatter_bearer = bearer_of(await login(squatter, VICTIM, SQUATTER_PASSWORD))
     cookie_login = await login(squatter_cookies, VICTIM, SQUATTER_PASSWORD, backend="cookie")
     assert cookie_login.status_code == 204, cookie_login.text
     # A key made before keys needed a verified account, and a notification sent with it.
     planted_key = await issue_api_key(app, registered["id"], "planted")
     await plant_notification(app, registered["id"], planted_key)
 
-    owner_bearer = bearer(await sign_in(owner, "google"))
+    owner_bearer = bearer_of(await sign_in(owner, "alpha"))
     mine = (await owner.get(ME, headers=owner_bearer)).json()
     assert mine["id"] == registered["id"]
     assert mine["is_verified"] is True
@@ -216,7 +209,7 @@ async def test_an_unverified_account_cannot_create_api_keys(
     app: FastAPI, squatter: httpx.AsyncClient
 ) -> None:
     await register(squatter, VICTIM, SQUATTER_PASSWORD)
-    squatter_bearer = bearer(await login(squatter, VICTIM, SQUATTER_PASSWORD))
+    squatter_bearer = bearer_of(await login(squatter, VICTIM, SQUATTER_PASSWORD))
 
     refused = await squatter.post(KEYS, json={}, headers=squatter_bearer)
 
@@ -225,10 +218,10 @@ async def test_an_unverified_account_cannot_create_api_keys(
 
 
 async def test_an_account_made_from_an_unproven_provider_email_gets_no_verification(
-    app: FastAPI, fake_kakao: FakeKakao, squatter: httpx.AsyncClient, mailbox: Mailbox
+    app: FastAPI, fake_beta: FakeOAuthServer, squatter: httpx.AsyncClient, mailbox: Mailbox
 ) -> None:
-    fake_kakao.user = replace(fake_kakao.user, email=VICTIM, is_email_verified=False)
-    squatter_bearer = bearer(await sign_in(squatter, "kakao"))
+    fake_beta.user = replace(fake_beta.user, email=VICTIM, email_verified=False)
+    squatter_bearer = bearer_of(await sign_in(squatter, "beta"))
     planted = (await squatter.get(ME, headers=squatter_bearer)).json()
 
     # Asking for a verification mail answers as usual, and mails nobody.
@@ -248,13 +241,13 @@ async def test_an_account_made_from_an_unproven_provider_email_gets_no_verificat
 
 async def test_a_password_reset_by_the_owner_removes_what_the_unproven_party_set_up(
     app: FastAPI,
-    fake_kakao: FakeKakao,
+    fake_beta: FakeOAuthServer,
     squatter: httpx.AsyncClient,
     owner: httpx.AsyncClient,
     mailbox: Mailbox,
 ) -> None:
-    fake_kakao.user = replace(fake_kakao.user, email=VICTIM, is_email_verified=False)
-    squatter_bearer = bearer(await sign_in(squatter, "kakao"))
+    fake_beta.user = replace(fake_beta.user, email=VICTIM, email_verified=False)
+    squatter_bearer = bearer_of(await sign_in(squatter, "beta"))
     planted = (await squatter.get(ME, headers=squatter_bearer)).json()
 
     # The reset mail reaches the address's owner, who alone can use it.
@@ -266,25 +259,27 @@ async def test_a_password_reset_by_the_owner_removes_what_the_unproven_party_set
     )
     assert reset.status_code == 200, reset.text
 
-    mine = (await owner.get(ME, headers=bearer(await login(owner, VICTIM, OWNER_PASSWORD)))).json()
+    mine = (
+        await owner.get(ME, headers=bearer_of(await login(owner, VICTIM, OWNER_PASSWORD)))
+    ).json()
     assert mine["id"] == planted["id"]
     assert mine["is_verified"] is True
     assert mine["social_accounts"] == []
     assert mine["nickname"] is None
     assert_error(await squatter.get(ME, headers=squatter_bearer), 401, "UNAUTHORIZED")
-    again = await sign_in(squatter, "kakao")
+    again = await sign_in(squatter, "beta")
     if again.status_code == 200:
-        elsewhere = (await squatter.get(ME, headers=bearer(again))).json()
+        elsewhere = (await squatter.get(ME, headers=bearer_of(again))).json()
         assert elsewhere["id"] != mine["id"]
     else:
         assert_error(again, 400, "OAUTH_USER_ALREADY_EXISTS")
 
 
 async def test_a_provider_made_account_cannot_change_its_email_without_a_password(
-    app: FastAPI, fake_kakao: FakeKakao, squatter: httpx.AsyncClient, mailbox: Mailbox
+    app: FastAPI, fake_beta: FakeOAuthServer, squatter: httpx.AsyncClient, mailbox: Mailbox
 ) -> None:
-    fake_kakao.user = replace(fake_kakao.user, email=VICTIM, is_email_verified=False)
-    first = bearer(await sign_in(squatter, "kakao"))
+    fake_beta.user = replace(fake_beta.user, email=VICTIM, email_verified=False)
+    first = bearer_of(await sign_in(squatter, "beta"))
     own = "gildong@example.org"
 
     # A provider-made account has no password to confirm the change with.

@@ -18,8 +18,17 @@ from app.core.config import InsecureSettingsError
 from app.signed_api.models import ApiKey
 from app.signed_api.schemas import WhitelistEntryCreate
 from app.signed_api.secret_cipher import SecretCipher, SecretUnreadableError, cipher_for
-from tests.accounts import Mailbox, assert_error, bearer_for, build_app, register, verify_email
-from tests.conftest import PRODUCTION, ServeApp, SettingsFactory, build_test_settings
+from tests.support import (
+    PRODUCTION,
+    Mailbox,
+    ServeApp,
+    SettingsFactory,
+    assert_error,
+    bearer_for,
+    build_app,
+    register,
+    verify_email,
+)
 
 KEYS = "/api/v1/users/me/api-keys"
 URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -72,24 +81,13 @@ async def start(app: FastAPI, serve: ServeApp, mailbox: Mailbox) -> AsyncIterato
 
 
 @pytest.fixture(scope="module")
-def keys_mailbox() -> Mailbox:
-    return Mailbox()
-
-
-@pytest.fixture(scope="module")
-def keys_app(database_url: str, keys_mailbox: Mailbox) -> FastAPI:
-    """One app on the test settings for the module; each test starts it on an empty database.
-
-    An app made per test would resolve every /api/v1 route before the keys routes again.
-    """
-    return build_app(build_test_settings(database_url), keys_mailbox)
+def app_plugins(module_mailbox: Mailbox) -> list[object]:
+    return [module_mailbox]
 
 
 @pytest.fixture
-async def service(
-    keys_app: FastAPI, keys_mailbox: Mailbox, serve: ServeApp
-) -> AsyncIterator[Service]:
-    async with start(keys_app, serve, keys_mailbox) as running:
+async def service(module_app: FastAPI, mailbox: Mailbox, serve: ServeApp) -> AsyncIterator[Service]:
+    async with start(module_app, serve, mailbox) as running:
         yield running
 
 
@@ -141,11 +139,11 @@ async def test_every_key_is_different(service: Service) -> None:
 
 async def test_the_secret_is_stored_encrypted(service: Service) -> None:
     created = await service.create_key(service.alice)
-    async with service.app.state.database.sessionmaker() as session:
+    async with service.app.state.runtime.database.sessionmaker() as session:
         row = await ApiKey.get(created["id"], session=session)
     assert created["secret_key"] not in row.encrypted_secret
     assert (
-        cipher_for(service.app.state.settings).decrypt(row.encrypted_secret)
+        cipher_for(service.app.state.runtime.settings).decrypt(row.encrypted_secret)
         == (created["secret_key"])
     )
     # Another encryption key cannot read it.
@@ -216,7 +214,7 @@ async def test_a_deleted_key_is_gone_for_its_owner(service: Service) -> None:
     ):
         assert_error(response, 404, "API_KEY_NOT_FOUND")
     # Its secret is not kept either.
-    async with service.app.state.database.sessionmaker() as session:
+    async with service.app.state.runtime.database.sessionmaker() as session:
         row = await ApiKey.get(deleted["id"], session=session)
     assert row.encrypted_secret == ""
 

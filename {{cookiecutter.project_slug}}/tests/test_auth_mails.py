@@ -9,19 +9,21 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from tests.accounts import (
+from tests.support import (
     AUTH,
     LINK,
     ME,
     Mailbox,
+    ServeApp,
+    ServiceLog,
     assert_error,
     bearer_for,
     build_app,
+    build_test_settings,
     login,
     register,
     token_of,
 )
-from tests.conftest import ServeApp, ServiceLog, build_test_settings
 
 PUBLIC_BASE_URL = "https://accounts.example.com"
 

@@ -6,7 +6,6 @@ provider: routes, state and CSRF checks, linking rules, profile filling, error a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -17,19 +16,18 @@ from sqlalchemy import func, select
 from app.accounts.auth_backends import AUTH_COOKIE_NAME
 from app.accounts.models import OAuthAccount, User
 from app.core.config import Settings
-from tests.accounts import (
+from tests.fakes.stand_in import StandInProvider, sign_in_with
+from tests.support import (
     AUTH,
     ME,
     Mailbox,
-    StandInProvider,
+    ServeApp,
     assert_error,
     bearer_of,
     build_app,
     login,
     register,
-    sign_in_with,
 )
-from tests.conftest import ServeApp, build_test_settings
 
 CSRF_COOKIE = "fastapiusersoauthcsrf"
 
@@ -48,9 +46,8 @@ def module_stand_ins() -> dict[str, StandInProvider]:
 
 
 @pytest.fixture(scope="module")
-def service(database_url: str, module_stand_ins: dict[str, StandInProvider]) -> FastAPI:
-    """One app for the module; each test starts it on an empty database (`serve`)."""
-    return build_app(build_test_settings(database_url), Mailbox(), *module_stand_ins.values())
+def app_plugins(module_stand_ins: dict[str, StandInProvider]) -> list[object]:
+    return [Mailbox(), *module_stand_ins.values()]
 
 
 @pytest.fixture
@@ -71,15 +68,13 @@ def beta(stand_ins: dict[str, StandInProvider]) -> StandInProvider:
 
 
 @pytest.fixture
-async def client(
-    service: FastAPI, serve: ServeApp, stand_ins: dict[str, StandInProvider]
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(service) as client:
-        yield client
+def app(shared_app: FastAPI, stand_ins: dict[str, StandInProvider]) -> FastAPI:
+    """The module's tests share one app, each on an empty database."""
+    return shared_app
 
 
-async def rows(service: FastAPI) -> tuple[int, int]:
-    async with service.state.database.sessionmaker() as session:
+async def rows(app: FastAPI) -> tuple[int, int]:
+    async with app.state.runtime.database.sessionmaker() as session:
         users = await session.scalar(select(func.count()).select_from(User))
         links = await session.scalar(select(func.count()).select_from(OAuthAccount))
     return users or 0, links or 0
@@ -165,7 +160,7 @@ async def test_cookie_callback_sets_the_cookie_and_goes_to_the_sign_in_page(
 
 
 async def test_signing_in_again_is_the_same_user_and_the_same_link(
-    client: httpx.AsyncClient, alpha: StandInProvider, service: FastAPI
+    client: httpx.AsyncClient, alpha: StandInProvider, app: FastAPI
 ) -> None:
     alpha.will_answer("c1", account_id="a-1", email="same@example.com", email_verified=True)
     alpha.will_answer("c2", account_id="a-1", email="same@example.com", email_verified=True)
@@ -174,7 +169,7 @@ async def test_signing_in_again_is_the_same_user_and_the_same_link(
     second = await client.get(ME, headers=bearer_of(await sign_in_with(client, "alpha", "c2")))
 
     assert first.json()["id"] == second.json()["id"]
-    assert await rows(service) == (1, 1)
+    assert await rows(app) == (1, 1)
 
 
 async def test_a_null_from_the_provider_keeps_the_value_and_a_later_grant_fills_in(
@@ -231,7 +226,7 @@ async def test_a_profile_value_that_does_not_fit_is_dropped_not_fatal(
 
 
 async def test_the_same_verified_email_through_two_providers_is_one_user(
-    client: httpx.AsyncClient, alpha: StandInProvider, beta: StandInProvider, service: FastAPI
+    client: httpx.AsyncClient, alpha: StandInProvider, beta: StandInProvider, app: FastAPI
 ) -> None:
     alpha.will_answer(
         "c1",
@@ -253,7 +248,7 @@ async def test_the_same_verified_email_through_two_providers_is_one_user(
 
     me = (await client.get(ME, headers=bearer_of(await sign_in_with(client, "beta", "c1")))).json()
 
-    assert await rows(service) == (1, 2)
+    assert await rows(app) == (1, 2)
     assert sorted(me["social_accounts"], key=lambda account: account["provider"]) == [
         {"provider": "alpha", "account_id": "a-1", "account_email": "Both@Example.com"},
         {"provider": "beta", "account_id": "b-9", "account_email": "both@example.com"},
@@ -267,7 +262,7 @@ async def test_the_same_verified_email_through_two_providers_is_one_user(
 
 
 async def test_a_verified_provider_email_links_to_the_password_account(
-    client: httpx.AsyncClient, alpha: StandInProvider, service: FastAPI
+    client: httpx.AsyncClient, alpha: StandInProvider, app: FastAPI
 ) -> None:
     registered = await register(client, "owner@example.com")
     alpha.will_answer("c1", account_id="a-1", email="owner@example.com", email_verified=True)
@@ -276,7 +271,7 @@ async def test_a_verified_provider_email_links_to_the_password_account(
 
     assert me["id"] == registered["id"]
     assert [account["provider"] for account in me["social_accounts"]] == ["alpha"]
-    assert await rows(service) == (1, 1)
+    assert await rows(app) == (1, 1)
 
 
 async def test_linking_revokes_the_password_of_an_unproven_sign_up(
@@ -294,7 +289,7 @@ async def test_linking_revokes_the_password_of_an_unproven_sign_up(
 
 
 async def test_an_unverified_email_of_an_existing_user_is_refused(
-    client: httpx.AsyncClient, alpha: StandInProvider, service: FastAPI
+    client: httpx.AsyncClient, alpha: StandInProvider, app: FastAPI
 ) -> None:
     await register(client, "mine@example.com")
     alpha.will_answer("c1", account_id="a-1", email="mine@example.com", email_verified=False)
@@ -302,7 +297,7 @@ async def test_an_unverified_email_of_an_existing_user_is_refused(
     response = await sign_in_with(client, "alpha", "c1")
 
     assert_error(response, 400, "OAUTH_USER_ALREADY_EXISTS")
-    assert await rows(service) == (1, 0)
+    assert await rows(app) == (1, 0)
 
 
 async def test_an_unverified_new_email_makes_an_unverified_user(
@@ -325,7 +320,7 @@ async def test_a_profile_without_an_email_is_refused(
 
 @pytest.mark.parametrize(("failure", "step"), [("token", "token"), ("profile", "profile")])
 async def test_a_failing_provider_is_a_502_not_a_500(
-    client: httpx.AsyncClient, alpha: StandInProvider, service: FastAPI, failure: str, step: str
+    client: httpx.AsyncClient, alpha: StandInProvider, app: FastAPI, failure: str, step: str
 ) -> None:
     alpha.will_answer("c1", account_id="a-1", email="down@example.com", email_verified=True)
     alpha.client.failures.add(failure)
@@ -335,7 +330,7 @@ async def test_a_failing_provider_is_a_502_not_a_500(
     body = assert_error(response, 502, "PROVIDER_ERROR")
     assert body["detail"]["provider"] == "alpha"
     assert body["detail"]["step"] == step
-    assert await rows(service) == (0, 0)
+    assert await rows(app) == (0, 0)
 
 
 async def test_a_tampered_state_is_refused(
@@ -374,7 +369,7 @@ async def test_a_state_without_its_csrf_cookie_is_refused(
 
 
 async def test_a_state_from_another_provider_is_refused_before_either_is_called(
-    client: httpx.AsyncClient, alpha: StandInProvider, beta: StandInProvider, service: FastAPI
+    client: httpx.AsyncClient, alpha: StandInProvider, beta: StandInProvider, app: FastAPI
 ) -> None:
     beta.will_answer("c1", account_id="b-1", email="s@example.com", email_verified=True)
     authorize = await client.get(f"{AUTH}/alpha/jwt/authorize")
@@ -387,7 +382,7 @@ async def test_a_state_from_another_provider_is_refused_before_either_is_called(
 
     assert_error(response, 400, "OAUTH_INVALID_STATE")
     assert (alpha.client.token_requests, beta.client.token_requests) == ([], [])
-    assert await rows(service) == (0, 0)
+    assert await rows(app) == (0, 0)
 
 
 async def test_consent_refused_at_the_provider_is_a_clear_400(client: httpx.AsyncClient) -> None:
@@ -401,7 +396,7 @@ async def test_consent_refused_at_the_provider_is_a_clear_400(client: httpx.Asyn
 
 
 async def test_a_long_provider_token_is_stored_whole(
-    client: httpx.AsyncClient, alpha: StandInProvider, service: FastAPI
+    client: httpx.AsyncClient, alpha: StandInProvider, app: FastAPI
 ) -> None:
     long_code = "L" * 3000
     alpha.will_answer(long_code, account_id="a-1", email="long@example.com", email_verified=True)
@@ -409,7 +404,7 @@ async def test_a_long_provider_token_is_stored_whole(
     response = await sign_in_with(client, "alpha", long_code)
 
     assert response.status_code == 200, response.text
-    async with service.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         token = await session.scalar(select(OAuthAccount.access_token))
     assert token == f"access-{long_code}"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -13,30 +11,31 @@ from fastapi_users.password import PasswordHelper
 from app.accounts.auth_backends import AUTH_COOKIE_NAME as COOKIE_NAME
 from app.accounts.models import User
 from app.core.config import Settings
-from tests.accounts import (
+from tests.support import (
     AUTH,
     ME,
     PASSWORD,
     Mailbox,
+    ServeApp,
+    ServiceLog,
+    SettingsFactory,
     assert_error,
     bearer_for,
     build_app,
     login,
     register,
 )
-from tests.conftest import ServeApp, ServiceLog, SettingsFactory, build_test_settings
 
 
 @pytest.fixture(scope="module")
-def service(database_url: str) -> FastAPI:
-    """One app on the test settings for the module; each test starts it on an empty database."""
-    return build_app(build_test_settings(database_url), Mailbox())
+def app_plugins(module_mailbox: Mailbox) -> list[object]:
+    return [module_mailbox]
 
 
 @pytest.fixture
-async def client(service: FastAPI, serve: ServeApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(service) as client:
-        yield client
+def app(shared_app: FastAPI) -> FastAPI:
+    """The module's tests share one app, each on an empty database."""
+    return shared_app
 
 
 async def test_register_answers_the_new_user_without_secrets(client: httpx.AsyncClient) -> None:
@@ -58,11 +57,11 @@ async def test_register_answers_the_new_user_without_secrets(client: httpx.Async
 
 
 async def test_passwords_are_stored_as_fastapi_users_hashes(
-    client: httpx.AsyncClient, service: FastAPI
+    client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     await register(client, "hash@example.com")
 
-    async with service.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         stored = (await User.get(email="hash@example.com", session=session)).hashed_password
     assert PASSWORD not in stored
     assert stored.startswith("$argon2")
@@ -238,11 +237,11 @@ async def test_a_token_signed_with_another_secret_is_refused(
 
 
 async def test_an_inactive_user_can_neither_log_in_nor_use_a_token(
-    client: httpx.AsyncClient, service: FastAPI
+    client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     await register(client, "gone@example.com")
     headers = await bearer_for(client, "gone@example.com")
-    async with service.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         user = await User.get(email="gone@example.com", session=session)
         await user.update(is_active=False, session=session, commit=True)
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from app.accounts.models import User
 from app.main import create_app
 from app.notifications.models import Notification
-from tests.conftest import ServeApp, SettingsFactory
-from tests.outbox_support import NOTIFICATIONS, email, new_caller, signed_client
+from tests.outbox_support import NOTIFICATIONS, email, new_caller
+from tests.support import ServeApp, SettingsFactory, signed_client
 
 REGISTER = "/api/v1/auth/register"
 BODY_LIMIT = 4096
@@ -38,7 +38,7 @@ def assert_refused(response: httpx.Response, status: int, code: str) -> dict[str
 
 
 async def count(app: FastAPI, model: type[Any]) -> int:
-    async with app.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 

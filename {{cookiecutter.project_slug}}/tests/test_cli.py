@@ -10,7 +10,6 @@ import asyncio
 import io
 import json
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,15 +23,17 @@ from fastapi import FastAPI, Header, Request
 from app.cli import run
 from app.main import create_app
 from app.signed_api.signed_route import SignedCaller
-from tests.conftest import (
+from tests.fakes.server import LiveServer
+from tests.support import (
     TEST_CLIENT_ADDRESS,
+    IssuedKey,
     ServeApp,
     SettingsFactory,
-    build_test_settings,
+    closed_port,
+    create_user,
+    issue_api_key,
     reset_database,
 )
-from tests.fakes.server import LiveServer
-from tests.signed import IssuedKey, create_user, issue_api_key
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 STAND_IN_PREFIX = "/stand-in"
@@ -81,9 +82,9 @@ class Outcome:
 
 
 @pytest.fixture(scope="module")
-def stand_in_app(database_url: str) -> FastAPI:
-    """One app for the module's in-process tests; each test starts it on an empty database."""
-    return with_stand_in_endpoint(create_app(build_test_settings(database_url)))
+def stand_in_app(module_app: FastAPI) -> FastAPI:
+    """The module's app for the in-process tests; each test starts it on an empty database."""
+    return with_stand_in_endpoint(module_app)
 
 
 @pytest.fixture
@@ -160,9 +161,7 @@ async def test_missing_key_variables_are_named_and_exit_2(stand_in: FastAPI) -> 
 
 
 async def test_an_unreachable_service_exits_1(key: IssuedKey) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     out, err = io.StringIO(), io.StringIO()
     code = await run(
         SEND, environ=environment(key, f"http://127.0.0.1:{port}"), stdout=out, stderr=err
@@ -209,7 +208,7 @@ async def live_service(make_settings: SettingsFactory) -> AsyncIterator[LiveServ
         yield LiveService(server.url, key)
     finally:
         server.stop()
-        await reset_database(twin.state.database)
+        await reset_database(twin.state.runtime.database)
 
 
 async def run_command(argv: list[str], environ: dict[str, str]) -> Outcome:

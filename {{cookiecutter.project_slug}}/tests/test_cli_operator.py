@@ -27,17 +27,18 @@ from app import PROJECT_SLUG
 from app.cli import run
 from app.core.database import Database
 from app.core.orm.base import Base
-from tests.accounts import (
+from tests.support import (
+    TEST_SECRET_KEY,
+    IssuedKey,
     Mailbox,
+    ServeApp,
     assert_error,
     bearer_for,
-    build_app,
     login,
     register,
+    signed_client,
     verify_email,
 )
-from tests.conftest import TEST_SECRET_KEY, ServeApp, build_test_settings
-from tests.signed import IssuedKey, signed_client
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 ADMIN = "/api/v1/admin"
@@ -162,27 +163,26 @@ async def send(app: FastAPI, key: IssuedKey) -> httpx.Response:
 
 
 @pytest.fixture(scope="module")
-def operator_mailbox() -> Mailbox:
-    return Mailbox()
+def app_settings() -> dict[str, Any]:
+    return {"api_key_encryption_key": ENCRYPTION_KEY}
 
 
 @pytest.fixture(scope="module")
-def operator_app(database_url: str, operator_mailbox: Mailbox) -> FastAPI:
-    settings = build_test_settings(database_url, api_key_encryption_key=ENCRYPTION_KEY)
-    return build_app(settings, operator_mailbox)
+def app_plugins(module_mailbox: Mailbox) -> list[object]:
+    return [module_mailbox]
 
 
 @pytest.fixture
 async def service(
-    operator_app: FastAPI, operator_mailbox: Mailbox, serve: ServeApp, database_url: str
+    module_app: FastAPI, mailbox: Mailbox, serve: ServeApp, database_url: str
 ) -> AsyncIterator[Service]:
-    async with serve(operator_app) as client:
+    async with serve(module_app) as client:
         ids = {}
         for name in ("alice", "bob"):
             email = f"{name}@example.com"
             ids[name] = (await register(client, email))["id"]
-            await verify_email(client, operator_mailbox, email)
-        yield Service(operator_app, client, service_environment(database_url), ids)
+            await verify_email(client, mailbox, email)
+        yield Service(module_app, client, service_environment(database_url), ids)
 
 
 async def test_a_superuser_made_on_the_command_line_runs_the_service(service: Service) -> None:

@@ -9,8 +9,16 @@ from pydantic import ValidationError
 
 from app.core.config import InsecureSettingsError, Settings
 from app.main import create_app
-from tests.accounts import AUTH, ME, PASSWORD, register
-from tests.conftest import PRODUCTION, TEST_SECRET_KEY, ServeApp, SettingsFactory
+from tests.support import (
+    AUTH,
+    ME,
+    PASSWORD,
+    PRODUCTION,
+    TEST_SECRET_KEY,
+    ServeApp,
+    SettingsFactory,
+    register,
+)
 
 FRONT_END = "https://app.example.com"
 OTHER_SITE = "https://evil.example.net"

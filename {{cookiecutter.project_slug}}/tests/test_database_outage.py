@@ -23,9 +23,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from app.core.database import Database
+from app.core.database import IDLE_TEST_SECONDS, Database
 from app.notifications.models import Notification
-from tests.conftest import ServeApp, SettingsFactory
 from tests.fault_proxy import FaultProxy
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
@@ -33,13 +32,12 @@ from tests.outbox_support import (
     NOTIFICATIONS,
     Caller,
     all_finished,
-    build_app,
     new_caller,
     post_all,
-    signed_client,
     wait_until,
     webhook,
 )
+from tests.support import ServeApp, SettingsFactory, build_app, signed_client
 
 LANE_URL = os.environ.get("TEST_DATABASE_URL", "")
 SERVER_LANE = bool(LANE_URL) and make_url(LANE_URL).get_backend_name() in {"mysql", "postgresql"}
@@ -113,7 +111,7 @@ if SERVER_LANE:
         # Sends stay in flight a while, so that the outage catches some mid-delivery.
         target.delay = 0.1
         async with serve(application) as plain:
-            database: Database = application.state.database
+            database: Database = application.state.runtime.database
             caller = await new_caller(application)
             async with signed_client(application, caller) as client:
                 accepted = await post_all(client, [webhook(f"before-{n}") for n in range(BEFORE)])
@@ -135,7 +133,7 @@ if SERVER_LANE:
                 finally:
                     await proxy.restore()
 
-                # Back without a restart: the pool's pre-ping replaces the dead connections.
+                # Back without a restart: the pool tests its idle connections and replaces the dead.
                 health = await plain.get("/health")
                 assert health.status_code == 200, health.text
                 assert health.json() == {"status": "ok", "database": "ok"}
@@ -147,3 +145,28 @@ if SERVER_LANE:
             # Nothing refused was stored, nothing accepted is missing.
             assert await caller_rows(database, caller) == len(accepted)
             assert set(target.delivered()) == {str(n) for n in accepted}
+
+    async def test_connections_that_died_while_idle_are_replaced_before_use(
+        proxy: FaultProxy, make_settings: SettingsFactory, serve: ServeApp
+    ) -> None:
+        # The dispatcher's first pass only: no query of its own finds the dead connections
+        # (and makes the pool replace them) before the requests do.
+        settings = make_settings(
+            database_url=through(proxy, LANE_URL),
+            task_broker="inprocess",
+            delivery_poll_seconds=3600,
+        )
+        application = build_app(settings)
+        async with serve(application) as client:
+            answers = await asyncio.gather(*(client.get("/health") for _ in range(3)))
+            assert [answer.status_code for answer in answers] == [200, 200, 200]
+
+            # A server restart, or its idle timeout, while the pool's connections wait.
+            await proxy.cut()
+            await proxy.restore()
+            await asyncio.sleep(IDLE_TEST_SECONDS + 0.2)
+
+            answers = await asyncio.gather(*(client.get("/health") for _ in range(3)))
+            assert [answer.status_code for answer in answers] == [200, 200, 200], [
+                answer.text for answer in answers
+            ]

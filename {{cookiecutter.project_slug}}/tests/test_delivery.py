@@ -16,28 +16,28 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-import app.notifications.worker
+import app.notifications.delivery
 from app.core.config import Settings
 from app.core.database import Database
 from app.core.hookspecs import hookimpl
 from app.core.interfaces import DeliveryResult, Notifier, OutgoingMessage
 from app.core.orm.base import utcnow
-from app.notifications.delivery import DeliveryPolicy, Outbox
+from app.notifications.delivery_attempt import attempt_delivery
+from app.notifications.delivery_policy import DeliveryPolicy
 from app.notifications.models import Notification
-from tests.conftest import SettingsFactory, reset_database
+from app.notifications.outbox import Outbox
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
     FAST_DELIVERY,
     Caller,
     all_finished,
-    build_app,
     new_caller,
     post_all,
     rows,
-    signed_client,
     wait_until,
     webhook,
 )
+from tests.support import SettingsFactory, build_app, signed_client, started
 
 NOTIFICATIONS = "/api/v1/notifications"
 
@@ -104,10 +104,8 @@ def delivery_settings(make_settings: SettingsFactory) -> Settings:
 async def service(
     delivery_settings: Settings, notifier: ScriptedNotifier
 ) -> AsyncIterator[FastAPI]:
-    application = build_app(delivery_settings, notifier)
-    async with application.router.lifespan_context(application):
+    async with started(build_app(delivery_settings, notifier)) as application:
         yield application
-    await reset_database(application.state.database)
 
 
 @pytest.fixture
@@ -127,7 +125,7 @@ async def send(service: FastAPI, caller: Caller, to: str | list[str]) -> int:
 
 
 async def finished(service: FastAPI, notification_id: int) -> Notification:
-    database: Database = service.state.database
+    database: Database = service.state.runtime.database
     await wait_until(lambda: all_finished(database, [notification_id]), 10, "finished")
     return (await rows(database, [notification_id]))[notification_id]
 
@@ -157,7 +155,7 @@ async def test_a_retry_waits_its_backoff_and_says_why(
     async with serve(application):
         caller = await new_caller(application)
         notification_id = await send(application, caller, "fail1")
-        database: Database = application.state.database
+        database: Database = application.state.runtime.database
 
         async def waiting_to_retry() -> Notification | None:
             row = (await rows(database, [notification_id]))[notification_id]
@@ -267,7 +265,7 @@ async def test_five_deliveries_of_one_row_send_it_once(
 ) -> None:
     """Five broker messages for one row, in one process (one batch of claims) or in five
     (five claims racing in the database): one send."""
-    database: Database = service.state.database
+    database: Database = service.state.runtime.database
     async with database.sessionmaker() as session:
         row = await Notification.create(
             session=session,
@@ -283,7 +281,10 @@ async def test_five_deliveries_of_one_row_send_it_once(
     outboxes = [Outbox(database, policy) for _ in range(processes)]
 
     results = await asyncio.gather(
-        *(outboxes[n % processes].deliver(service.state.plugins, row.id) for n in range(5))
+        *(
+            attempt_delivery(outboxes[n % processes], service.state.runtime.plugins, row.id)
+            for n in range(5)
+        )
     )
 
     assert sorted(str(result) for result in results) == ["None"] * 4 + ["delivered"]
@@ -353,7 +354,7 @@ async def test_rows_left_by_a_stopped_process_are_taken_over_at_startup(
 
     application = build_app(delivery_settings, notifier)
     async with serve(application):
-        database: Database = application.state.database
+        database: Database = application.state.runtime.database
         await wait_until(
             lambda: all_finished(database, [enqueued.id, crashed.id, exhausted.id]),
             10,
@@ -379,7 +380,7 @@ async def test_a_stopping_service_hands_back_what_it_was_sending(
     serve: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app.notifications.worker, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(app.notifications.delivery, "SHUTDOWN_GRACE_SECONDS", 0.2)
     settings = make_settings(
         **{**FAST_DELIVERY, "delivery_send_timeout_seconds": 30.0, "delivery_lease_seconds": 60.0}
     )
@@ -391,7 +392,7 @@ async def test_a_stopping_service_hands_back_what_it_was_sending(
         await wait_until(lambda: notifier.calls[str(notification_id)] == 2, 5, "sending")
     # Stopped mid-send: the row is queued again at once, not left for its 60 s lease.
     restarted = build_app(settings, notifier)
-    assert restarted.state.settings.database_url == database_url
+    assert restarted.state.runtime.settings.database_url == database_url
     async with serve(restarted):
         row = await finished(restarted, notification_id)
 
@@ -408,7 +409,7 @@ async def test_a_stop_mid_send_keeps_an_unknown_outcome_unknown(
     serve: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app.notifications.worker, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(app.notifications.delivery, "SHUTDOWN_GRACE_SECONDS", 0.2)
     settings = make_settings(
         **{**FAST_DELIVERY, "delivery_send_timeout_seconds": 30.0, "delivery_lease_seconds": 60.0}
     )
@@ -421,7 +422,7 @@ async def test_a_stop_mid_send_keeps_an_unknown_outcome_unknown(
     restarted = build_app(settings, notifier)
     async with serve(restarted):
         await asyncio.sleep(0.3)  # a few dispatcher passes: none may take the row
-        row = (await rows(restarted.state.database, [notification_id]))[notification_id]
+        row = (await rows(restarted.state.runtime.database, [notification_id]))[notification_id]
 
     assert row.status == "unknown"
     assert row.attempts == 1
@@ -438,7 +439,7 @@ async def test_a_burst_through_an_endpoint_outage_is_delivered_exactly_once(
     application = build_app(settings, WebhookPlugin(target.url))
     try:
         async with serve(application):
-            database: Database = application.state.database
+            database: Database = application.state.runtime.database
             caller = await new_caller(application)
             async with signed_client(application, caller) as signed:
                 ids = await post_all(signed, [webhook(f"r{n}") for n in range(200)])

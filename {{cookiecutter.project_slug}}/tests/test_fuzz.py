@@ -33,8 +33,8 @@ from schemathesis.specs.openapi.checks import (
 
 from app.client.signing import SignedAuth
 from app.signed_api.signature import SIGNATURE_HEADER
-from tests.accounts import bearer_for, register
 from tests.outbox_support import new_caller
+from tests.support import bearer_for, register
 
 # Generated cases in all; `make fuzz` raises it.
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))

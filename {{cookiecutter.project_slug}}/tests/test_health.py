@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.main import create_app
-from tests.conftest import ServeApp, ServiceLog, SettingsFactory
+from tests.support import ServeApp, ServiceLog, SettingsFactory, closed_port
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -26,13 +25,6 @@ async def test_health_reports_ok_when_database_answers(client: httpx.AsyncClient
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
     assert response.headers["X-Request-ID"]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def unreachable_url(database_url: str, tmp_path: Path) -> str:
@@ -63,7 +55,7 @@ async def test_health_is_503_and_names_the_database_when_it_is_unreachable(
         ):
             response = await client.get("/health")
     finally:
-        await application.state.database.dispose()
+        await application.state.runtime.database.dispose()
 
     assert response.status_code == 503
     body = response.json()
@@ -187,11 +179,11 @@ async def test_a_hung_broker_and_redis_are_cut_off_after_the_check_timeout(
     try:
         # A pooled connection, so that the database's check is a quick SELECT 1 well within
         # the timeout even on a busy machine.
-        await application.state.database.ping()
+        await application.state.runtime.database.ping()
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             response = await client.get("/health")
     finally:
-        await application.state.database.dispose()
+        await application.state.runtime.database.dispose()
 
     body = assert_unavailable(response, ["broker", "redis"])
     assert body["database"] == "ok"
@@ -219,7 +211,7 @@ async def test_live_answers_even_when_the_database_is_unreachable(
             live = await client.get("/health/live")
             ready = await client.get("/health")
     finally:
-        await application.state.database.dispose()
+        await application.state.runtime.database.dispose()
 
     assert live.status_code == 200
     assert live.json() == {"status": "ok"}

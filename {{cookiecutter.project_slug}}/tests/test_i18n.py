@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,8 +15,15 @@ from fastapi import FastAPI
 from app.accounts.mails import password_reset_message, verification_message
 from app.accounts.routes.pages import BRANDED_PROVIDERS
 from app.i18n import CATALOGUES, Language, from_accept_language, negotiate, translator
-from tests.accounts import AUTH, Mailbox, StandInProvider, build_app, register
-from tests.conftest import ServeApp, SettingsFactory, build_test_settings
+from tests.fakes.stand_in import StandInProvider
+from tests.support import (
+    AUTH,
+    Mailbox,
+    ServeApp,
+    SettingsFactory,
+    build_app,
+    register,
+)
 
 APP = Path(__file__).resolve().parents[1] / "app"
 # How templates and the pages' script name catalogue keys.
@@ -95,25 +102,21 @@ def test_both_account_mails_render_in_both_languages(make_settings: SettingsFact
 
 
 @pytest.fixture(scope="module")
-def module_mailbox() -> Mailbox:
-    return Mailbox()
+def app_settings() -> dict[str, Any]:
+    return {"disabled_plugins": STAND_IN_FOR}
 
 
 @pytest.fixture(scope="module")
-def i18n_app(database_url: str, module_mailbox: Mailbox) -> FastAPI:
+def app_plugins(module_mailbox: Mailbox) -> list[object]:
     # Stand-ins under the branded providers' names, whichever plugins this project has.
     providers = (StandInProvider("google"), StandInProvider("kakao", is_configured=False))
-    settings = build_test_settings(database_url, disabled_plugins=STAND_IN_FOR)
-    return build_app(settings, module_mailbox, *providers)
+    return [module_mailbox, *providers]
 
 
 @pytest.fixture
-async def client(
-    i18n_app: FastAPI, serve: ServeApp, module_mailbox: Mailbox
-) -> AsyncIterator[httpx.AsyncClient]:
-    module_mailbox.sent.clear()
-    async with serve(i18n_app) as client:
-        yield client
+def app(shared_app: FastAPI, mailbox: Mailbox) -> FastAPI:
+    """The module's tests share one app, each on an empty database and an empty mailbox."""
+    return shared_app
 
 
 STAND_IN_FOR = ["google", "kakao", "kakaotalk"]
@@ -189,7 +192,7 @@ async def test_the_pages_script_gets_its_words_in_the_page_language(
 
 
 async def test_account_mails_follow_the_language_of_the_request_that_caused_them(
-    client: httpx.AsyncClient, module_mailbox: Mailbox
+    client: httpx.AsyncClient, mailbox: Mailbox
 ) -> None:
     client.headers["Accept-Language"] = "ko-KR,ko;q=0.9"
     await register(client, "minji@example.com")
@@ -197,19 +200,19 @@ async def test_account_mails_follow_the_language_of_the_request_that_caused_them
     client.headers["Accept-Language"] = "en"
     await register(client, "alex@example.com")
 
-    verify, reset = module_mailbox.to("minji@example.com")
+    verify, reset = mailbox.to("minji@example.com")
     assert verify.subject and verify.subject.endswith("이메일 주소를 확인해 주세요")
     assert verify.text and "이메일 주소 확인하기" in verify.text
     assert verify.html and '<html lang="ko">' in verify.html
     assert "lang=ko" in (verify.text or "")
     assert reset.text and "비밀번호 재설정이 요청되었습니다" in reset.text
-    [english] = module_mailbox.to("alex@example.com")
+    [english] = mailbox.to("alex@example.com")
     assert english.subject and english.subject.startswith("Confirm your email address")
     assert english.text and "lang=en" in english.text
 
 
 async def test_a_picked_language_is_remembered_for_later_pages_and_mails(
-    client: httpx.AsyncClient, module_mailbox: Mailbox
+    client: httpx.AsyncClient, mailbox: Mailbox
 ) -> None:
     client.headers["Accept-Language"] = "en"
     picked = await client.get("/?lang=ko")
@@ -220,7 +223,7 @@ async def test_a_picked_language_is_remembered_for_later_pages_and_mails(
     await register(client, "remembered@example.com")
 
     assert '<html lang="ko">' in later.text
-    [mail] = module_mailbox.to("remembered@example.com")
+    [mail] = mailbox.to("remembered@example.com")
     assert mail.subject and mail.subject.endswith("이메일 주소를 확인해 주세요")
     switched = await client.get("/?lang=en")
     assert '<html lang="en">' in switched.text

@@ -13,13 +13,7 @@ from app.core.context import set_current_user
 from app.core.database import Database
 from app.core.logging import API_LOGGER, DB_LOGGER, mask_email
 from app.main import create_app
-from tests.conftest import (
-    PRODUCTION,
-    TEST_CLIENT_ADDRESS,
-    ServeApp,
-    ServiceLog,
-    SettingsFactory,
-)
+from tests.support import PRODUCTION, TEST_CLIENT_ADDRESS, ServeApp, ServiceLog, SettingsFactory
 
 USER_EMAIL = "jane.doe@example.com"
 MASKED_EMAIL = "j***@example.com"
@@ -48,7 +42,7 @@ async def anonymous() -> dict[str, str]:
 
 @probe_router.get("/report")
 async def broken_report(request: Request) -> None:
-    database: Database = request.app.state.database
+    database: Database = request.app.state.runtime.database
     async with database.sessionmaker() as session:
         await session.execute(select(column("total")).select_from(table(MISSING_TABLE)))
 

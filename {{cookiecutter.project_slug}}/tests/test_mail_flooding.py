@@ -20,17 +20,18 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app.core.config import Settings
-from tests.accounts import (
+from tests.support import (
     AUTH,
     ME,
     PASSWORD,
     Mailbox,
+    SettingsFactory,
     assert_error,
     bearer_for,
     build_app,
     register,
+    started,
 )
-from tests.conftest import SettingsFactory, started
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/14"
 PER_ADDRESS = 3

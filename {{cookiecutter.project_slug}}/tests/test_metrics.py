@@ -12,17 +12,22 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
-from tests.conftest import ServeApp, SettingsFactory, build_test_settings, started
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
     FAST_DELIVERY,
     NOTIFICATIONS,
-    build_app,
     new_caller,
-    signed_client,
     statuses,
     wait_until,
     webhook,
+)
+from tests.support import (
+    ServeApp,
+    SettingsFactory,
+    build_app,
+    build_test_settings,
+    signed_client,
+    started,
 )
 from tests.test_health import unreachable_url
 
@@ -142,7 +147,7 @@ async def test_metrics_still_answer_while_the_database_is_down(
             assert (await client.get("/health")).status_code == 503
             samples = await scrape(client)
     finally:
-        await application.state.database.dispose()
+        await application.state.runtime.database.dispose()
 
     # The monitoring system learns that the outbox could not be read, and still gets the
     # HTTP numbers (here: the 503 of /health).
@@ -194,7 +199,7 @@ async def test_notifications_accepted_delivered_failed_and_waiting_by_channel(
         ids.append(replay.json()["id"])
 
         async def two_finished() -> bool:
-            counts = await statuses(service.state.database, ids)
+            counts = await statuses(service.state.runtime.database, ids)
             return counts.get("delivered") == 2 and counts.get("failed") == 1
 
         await wait_until(two_finished, 20, "delivered and failed")

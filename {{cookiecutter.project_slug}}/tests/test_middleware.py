@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import Message, Receive, Scope, Send
+
+from app.core.middleware import RequestContextMiddleware
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -66,3 +72,37 @@ async def test_error_body_names_the_same_request_id_as_the_header(
 
     generated = await lean_client.get("/no/such/page")
     assert generated.json()["request_id"] == generated.headers["X-Request-ID"]
+
+
+async def test_a_client_leaving_mid_body_is_a_quiet_499_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def reads_the_body(scope: Scope, receive: Receive, send: Send) -> None:
+        await Request(scope, receive).body()
+        await PlainTextResponse("read")(scope, receive, send)
+
+    messages = iter([{"type": "http.request", "body": b"{", "more_body": True}])
+
+    async def receive() -> Message:
+        # The rest of the body never comes: the client hung up.
+        return next(messages, {"type": "http.disconnect"})
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/notifications",
+        "headers": [],
+        "query_string": b"",
+        "client": ("203.0.113.10", 4000),
+    }
+    with caplog.at_level(logging.INFO):
+        await RequestContextMiddleware(reads_the_body)(scope, receive, send)
+
+    assert sent == [], "nobody is there to answer"
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert any(" 499 " in record.getMessage() for record in caplog.records)

@@ -13,21 +13,19 @@ from sqlalchemy import func, select
 
 from app.accounts.models import User
 from app.notifications.models import Notification
-from tests.conftest import build_test_settings, started
 from tests.outbox_plugin import WebhookPlugin, WebhookTarget
 from tests.outbox_support import (
     FAST_DELIVERY,
     NOTIFICATIONS,
     Caller,
     all_finished,
-    build_app,
     email,
     new_caller,
     post_all,
-    signed_client,
     wait_until,
     webhook,
 )
+from tests.support import assert_error, signed_client
 
 MAX_BODY_BYTES = 2000
 
@@ -41,23 +39,19 @@ def target() -> Iterator[WebhookTarget]:
 
 
 @pytest.fixture(scope="module")
-def notifications_app(database_url: str, target: WebhookTarget) -> FastAPI:
-    """One app for the module; each test starts and stops it on an empty database.
+def app_settings() -> dict[str, Any]:
+    return {"notification_max_body_bytes": MAX_BODY_BYTES, **FAST_DELIVERY}
 
-    An app made per test would resolve every /api/v1 route before the notification routes
-    again.
-    """
-    settings = build_test_settings(
-        database_url, notification_max_body_bytes=MAX_BODY_BYTES, **FAST_DELIVERY
-    )
-    return build_app(settings, WebhookPlugin(target.url))
+
+@pytest.fixture(scope="module")
+def app_plugins(target: WebhookTarget) -> list[object]:
+    return [WebhookPlugin(target.url)]
 
 
 @pytest.fixture
-async def service(notifications_app: FastAPI, target: WebhookTarget) -> AsyncIterator[FastAPI]:
+def service(shared_app: FastAPI, target: WebhookTarget) -> FastAPI:
     target.forget()  # each test counts only its own deliveries
-    async with started(notifications_app) as application:
-        yield application
+    return shared_app
 
 
 @pytest.fixture
@@ -69,15 +63,6 @@ async def caller(service: FastAPI) -> Caller:
 async def client(service: FastAPI, caller: Caller) -> AsyncIterator[httpx.AsyncClient]:
     async with signed_client(service, caller) as signed:
         yield signed
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"code", "message", "detail", "request_id"}
-    assert body["code"] == code, body
-    assert body["message"]
-    return body
 
 
 async def total(client: httpx.AsyncClient, **params: Any) -> int:
@@ -141,7 +126,7 @@ async def test_an_unverified_or_deactivated_account_cannot_send(
     code: str,
 ) -> None:
     # Its key was made while the account was verified (an email change unverifies it).
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         user = await session.get(User, caller.user_id)
         assert user is not None
         for name, value in flags.items():
@@ -151,7 +136,7 @@ async def test_an_unverified_or_deactivated_account_cannot_send(
     for payload in (email(), webhook("ada")):
         assert_error(await client.post(NOTIFICATIONS, json=payload), 403, code)
 
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Notification)) == 0
     assert target.delivered() == {}
 
@@ -263,7 +248,7 @@ async def test_a_repeated_idempotency_key_returns_the_first_notification(
     assert again.headers["Idempotent-Replayed"] == "true"
     assert await total(client) == 1
     await wait_until(
-        lambda: all_finished(service.state.database, [first.json()["id"]]), 10, "delivered"
+        lambda: all_finished(service.state.runtime.database, [first.json()["id"]]), 10, "delivered"
     )
     assert target.delivered() == {str(first.json()["id"]): 1}
 
@@ -339,9 +324,9 @@ async def test_a_users_keys_share_its_notifications(
 ) -> None:
     from app.signed_api.keys import create_api_key
 
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         second_key, secret = await create_api_key(
-            session, service.state.settings, caller.user_id, "second"
+            session, service.state.runtime.settings, caller.user_id, "second"
         )
     sent = (await client.post(NOTIFICATIONS, json=email())).json()["id"]
     same_user = Caller(caller.user_id, second_key.id, second_key.access_key, secret)
@@ -355,7 +340,7 @@ async def test_the_list_is_newest_first_paginated_and_filtered_by_status(
     delivered = await post_all(client, [webhook(f"ok{n}") for n in range(3)])
     failed = await post_all(client, [webhook(f"reject-{n}") for n in range(2)])
     await wait_until(
-        lambda: all_finished(service.state.database, delivered + failed), 10, "all finished"
+        lambda: all_finished(service.state.runtime.database, delivered + failed), 10, "all finished"
     )
 
     first_page = (await client.get(NOTIFICATIONS, params={"size": 2})).json()

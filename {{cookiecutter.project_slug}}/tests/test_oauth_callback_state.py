@@ -6,6 +6,8 @@ CSRF cookie the authorize step set in the same browser. Anything else is a 400
 OAUTH_INVALID_STATE, and the code it carries is never sent to the provider: a forged
 callback cannot spend someone's code, and a provider that is down cannot turn a forged
 request into a 502. Each test counts the token requests the provider fake received.
+
+Against the two provider-neutral fakes, alpha and beta (tests/fakes/fixtures.py).
 """
 
 from __future__ import annotations
@@ -26,20 +28,30 @@ from sqlalchemy import select
 
 from app.accounts.auth_backends import AUTH_COOKIE_NAME
 from app.accounts.models import OAuthState
-from app.main import create_app
-from tests.conftest import TEST_SECRET_KEY, ServeApp, ServiceLog, SettingsFactory
-from tests.fakes.base import FakeOAuthProvider
-from tests.fakes.fixtures import PROVIDERS
-from tests.fakes.flow import assert_error, authorize, consent, path_of, stored_rows
+from tests.fakes.flow import authorize, consent, path_of, stored_rows
+from tests.fakes.oauth_server import FakeOAuthServer
+from tests.support import (
+    TEST_SECRET_KEY,
+    ServeApp,
+    ServiceLog,
+    SettingsFactory,
+    assert_error,
+    build_app,
+)
 
 CSRF_COOKIE = "fastapiusersoauthcsrf"
 INVALID_STATE = "OAUTH_INVALID_STATE"
 
 
+@pytest.fixture(scope="module")
+def app_plugins(fake_provider_plugins: list[object]) -> list[object]:
+    return fake_provider_plugins
+
+
 @pytest.fixture
-def app(providers_app: FastAPI) -> FastAPI:
-    """The module's tests share one app, each on an empty database (tests/fakes/fixtures.py)."""
-    return providers_app
+def app(shared_app: FastAPI) -> FastAPI:
+    """The module's tests share one app, each on an empty database."""
+    return shared_app
 
 
 @dataclass(frozen=True)
@@ -107,7 +119,7 @@ def unsigned(state: str) -> str:
 
 
 def assert_refused_before_the_provider(
-    response: httpx.Response, fake: FakeOAuthProvider, token_requests: int = 0
+    response: httpx.Response, fake: FakeOAuthServer, token_requests: int = 0
 ) -> None:
     body = assert_error(response, 400, INVALID_STATE)
     # fastapi-users' clients read this detail string.
@@ -120,13 +132,13 @@ def assert_refused_before_the_provider(
 
 @pytest.mark.parametrize("transport", ["jwt", "cookie"])
 async def test_a_callback_without_a_state_is_refused(
-    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider, transport: str
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer, transport: str
 ) -> None:
-    signed_in = await consented(client, provider_fake.name, transport)
+    signed_in = await consented(client, fake_alpha.name, transport)
 
     response = await call_back(client, signed_in.with_state(None), signed_in.csrf)
 
-    assert_refused_before_the_provider(response, provider_fake)
+    assert_refused_before_the_provider(response, fake_alpha)
     assert await stored_rows(app) == (0, 0)
 
 
@@ -145,26 +157,26 @@ async def test_a_callback_without_a_state_is_refused(
 async def test_a_state_this_service_did_not_issue_is_refused(
     client: httpx.AsyncClient,
     app: FastAPI,
-    provider_fake: FakeOAuthProvider,
+    fake_alpha: FakeOAuthServer,
     forge: Callable[[str], str],
 ) -> None:
-    signed_in = await consented(client, provider_fake.name, "jwt")
+    signed_in = await consented(client, fake_alpha.name, "jwt")
 
     response = await call_back(client, signed_in.with_state(forge(signed_in.state)), signed_in.csrf)
 
-    assert_refused_before_the_provider(response, provider_fake)
+    assert_refused_before_the_provider(response, fake_alpha)
     assert await stored_rows(app) == (0, 0)
 
 
 async def test_an_expired_state_is_refused(
-    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer
 ) -> None:
-    signed_in = await consented(client, provider_fake.name, "jwt")
+    signed_in = await consented(client, fake_alpha.name, "jwt")
 
     expired = resigned(signed_in.state, exp=int(time.time()) - 60)
     response = await call_back(client, signed_in.with_state(expired), signed_in.csrf)
 
-    assert_refused_before_the_provider(response, provider_fake)
+    assert_refused_before_the_provider(response, fake_alpha)
     assert await stored_rows(app) == (0, 0)
 
 
@@ -172,15 +184,15 @@ async def test_an_expired_state_is_refused(
 async def test_a_state_is_used_once_even_with_its_csrf_cookie(
     client: httpx.AsyncClient,
     app: FastAPI,
-    provider_fake: FakeOAuthProvider,
+    fake_alpha: FakeOAuthServer,
     transport: str,
     service_log: ServiceLog,
 ) -> None:
     service_log.attach()
-    signed_in = await consented(client, provider_fake.name, transport)
+    signed_in = await consented(client, fake_alpha.name, transport)
     first = await call_back(client, signed_in.callback, signed_in.csrf)
     assert first.status_code in (200, 303), first.text
-    assert provider_fake.calls.token == 1
+    assert fake_alpha.calls.token == 1
     # The spent state's cookie is cleared; the replay below brings it back on purpose.
     assert any(
         header.startswith(f'{CSRF_COOKIE}="";') and "Max-Age=0" in header
@@ -189,7 +201,7 @@ async def test_a_state_is_used_once_even_with_its_csrf_cookie(
 
     replay = await call_back(client, signed_in.callback, signed_in.csrf)
 
-    assert_refused_before_the_provider(replay, provider_fake, token_requests=1)
+    assert_refused_before_the_provider(replay, fake_alpha, token_requests=1)
     assert await stored_rows(app) == (1, 1)
     # A replay is worth a warning, not an error with a database traceback.
     assert "WARNING" in service_log.text and "replayed callback" in service_log.text
@@ -199,24 +211,30 @@ async def test_a_state_is_used_once_even_with_its_csrf_cookie(
 async def test_a_state_issued_for_another_provider_is_refused(
     client: httpx.AsyncClient,
     app: FastAPI,
-    provider_fake: FakeOAuthProvider,
-    request: pytest.FixtureRequest,
+    fake_alpha: FakeOAuthServer,
+    fake_beta: FakeOAuthServer,
 ) -> None:
     # The victim's code comes from this provider; the state and its matching cookie come
     # from the authorize step of another one.
-    signed_in = await consented(client, provider_fake.name, "jwt")
-    others = [name for name in PROVIDERS if name != provider_fake.name]
-    if others:
-        other: FakeOAuthProvider = request.getfixturevalue(f"fake_{others[0]}")
-        other_state = await consented(client, other.name, "jwt")
-        state, csrf = other_state.state, other_state.csrf
-    else:
-        # A project with one provider: the same state, claiming to be another provider's.
-        state, csrf = resigned(signed_in.state, provider="elsewhere"), signed_in.csrf
+    signed_in = await consented(client, fake_alpha.name, "jwt")
+    other_state = await consented(client, fake_beta.name, "jwt")
 
-    response = await call_back(client, signed_in.with_state(state), csrf)
+    response = await call_back(client, signed_in.with_state(other_state.state), other_state.csrf)
 
-    assert_refused_before_the_provider(response, provider_fake)
+    assert_refused_before_the_provider(response, fake_alpha)
+    assert fake_beta.calls.token == 0
+    assert await stored_rows(app) == (0, 0)
+
+
+async def test_a_state_claiming_another_provider_is_refused(
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer
+) -> None:
+    signed_in = await consented(client, fake_alpha.name, "jwt")
+
+    claimed = resigned(signed_in.state, provider="elsewhere")
+    response = await call_back(client, signed_in.with_state(claimed), signed_in.csrf)
+
+    assert_refused_before_the_provider(response, fake_alpha)
     assert await stored_rows(app) == (0, 0)
 
 
@@ -224,18 +242,18 @@ async def test_a_state_issued_for_another_provider_is_refused(
 async def test_a_state_issued_for_the_other_backend_is_refused(
     client: httpx.AsyncClient,
     app: FastAPI,
-    provider_fake: FakeOAuthProvider,
+    fake_alpha: FakeOAuthServer,
     issued_for: str,
     used_at: str,
 ) -> None:
-    signed_in = await consented(client, provider_fake.name, used_at)
-    other_backend = await consented(client, provider_fake.name, issued_for)
+    signed_in = await consented(client, fake_alpha.name, used_at)
+    other_backend = await consented(client, fake_alpha.name, issued_for)
 
     response = await call_back(
         client, signed_in.with_state(other_backend.state), other_backend.csrf
     )
 
-    assert_refused_before_the_provider(response, provider_fake)
+    assert_refused_before_the_provider(response, fake_alpha)
     assert await stored_rows(app) == (0, 0)
 
 
@@ -248,52 +266,55 @@ async def test_a_state_issued_for_the_other_backend_is_refused(
     ],
 )
 async def test_a_state_without_its_own_csrf_cookie_is_refused(
-    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider, csrf: str | None
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer, csrf: str | None
 ) -> None:
     # A callback started in another browser (the attacker's), delivered to the victim's.
-    signed_in = await consented(client, provider_fake.name, "cookie")
+    signed_in = await consented(client, fake_alpha.name, "cookie")
 
     response = await call_back(client, signed_in.callback, csrf)
 
-    assert_refused_before_the_provider(response, provider_fake)
+    assert_refused_before_the_provider(response, fake_alpha)
     assert await stored_rows(app) == (0, 0)
 
 
 async def test_a_refused_callback_leaves_the_state_usable_by_its_own_browser(
-    client: httpx.AsyncClient, provider_fake: FakeOAuthProvider
+    client: httpx.AsyncClient, fake_alpha: FakeOAuthServer
 ) -> None:
     # Someone who saw the callback URL but not the cookie cannot burn the sign-in.
-    signed_in = await consented(client, provider_fake.name, "jwt")
+    signed_in = await consented(client, fake_alpha.name, "jwt")
     forged = await call_back(client, signed_in.callback, secrets.token_urlsafe(32))
-    assert_refused_before_the_provider(forged, provider_fake)
+    assert_refused_before_the_provider(forged, fake_alpha)
 
     response = await call_back(client, signed_in.callback, signed_in.csrf)
 
     assert response.status_code == 200, response.text
-    assert provider_fake.calls.token == 1
+    assert fake_alpha.calls.token == 1
 
 
 @pytest.mark.parametrize("failure", [503, 400])
 async def test_a_forged_callback_while_the_provider_is_down_is_a_400_not_a_502(
-    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider, failure: int
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer, failure: int
 ) -> None:
-    signed_in = await consented(client, provider_fake.name, "jwt")
-    provider_fake.token_failure = failure
+    signed_in = await consented(client, fake_alpha.name, "jwt")
+    fake_alpha.token_failure = failure
 
     missing_state = await call_back(client, signed_in.with_state(None), signed_in.csrf)
     wrong_cookie = await call_back(client, signed_in.callback, secrets.token_urlsafe(32))
 
-    assert_refused_before_the_provider(missing_state, provider_fake)
-    assert_refused_before_the_provider(wrong_cookie, provider_fake)
+    assert_refused_before_the_provider(missing_state, fake_alpha)
+    assert_refused_before_the_provider(wrong_cookie, fake_alpha)
     assert await stored_rows(app) == (0, 0)
 
 
 async def test_the_csrf_cookie_is_http_only_same_site_and_lives_as_long_as_the_state(
-    provider_fake: FakeOAuthProvider, make_settings: SettingsFactory, serve: ServeApp
+    fake_alpha: FakeOAuthServer,
+    make_settings: SettingsFactory,
+    serve: ServeApp,
+    fake_provider_plugins: list[object],
 ) -> None:
-    application = create_app(make_settings(oauth_state_lifetime_seconds=120))
+    application = build_app(make_settings(oauth_state_lifetime_seconds=120), *fake_provider_plugins)
     async with serve(application) as client:
-        response = await client.get(f"/api/v1/auth/{provider_fake.name}/cookie/authorize")
+        response = await client.get(f"/api/v1/auth/{fake_alpha.name}/cookie/authorize")
 
     cookie = next(
         header
@@ -313,9 +334,9 @@ async def test_the_csrf_cookie_is_http_only_same_site_and_lives_as_long_as_the_s
 
 
 async def test_two_copies_of_one_callback_at_once_sign_in_once(
-    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer
 ) -> None:
-    signed_in = await consented(client, provider_fake.name, "jwt")
+    signed_in = await consented(client, fake_alpha.name, "jwt")
     client.cookies.clear()
     client.cookies.set(CSRF_COOKIE, signed_in.csrf)
 
@@ -324,24 +345,27 @@ async def test_two_copies_of_one_callback_at_once_sign_in_once(
     assert sorted(answer.status_code for answer in answers) == [200, 400]
     refused = next(answer for answer in answers if answer.status_code == 400)
     assert_error(refused, 400, INVALID_STATE)
-    assert provider_fake.calls.token == 1
+    assert fake_alpha.calls.token == 1
     assert await stored_rows(app) == (1, 1)
 
 
 async def test_used_states_are_forgotten_once_expired(
-    provider_fake: FakeOAuthProvider, make_settings: SettingsFactory, serve: ServeApp
+    fake_alpha: FakeOAuthServer,
+    make_settings: SettingsFactory,
+    serve: ServeApp,
+    fake_provider_plugins: list[object],
 ) -> None:
-    application = create_app(make_settings())
+    application = build_app(make_settings(), *fake_provider_plugins)
     async with serve(application) as client:
         long_gone = datetime.now(UTC) - timedelta(hours=1)
-        async with application.state.database.sessionmaker() as session:
+        async with application.state.runtime.database.sessionmaker() as session:
             session.add(OAuthState(jti="used-long-ago", expires_at=long_gone))
             await session.commit()
 
-        signed_in = await consented(client, provider_fake.name, "jwt")
+        signed_in = await consented(client, fake_alpha.name, "jwt")
         assert (await call_back(client, signed_in.callback, signed_in.csrf)).status_code == 200
 
-        async with application.state.database.sessionmaker() as session:
+        async with application.state.runtime.database.sessionmaker() as session:
             kept = list(await session.scalars(select(OAuthState.jti)))
     # The sign-in's own state stays until it expires, so a replay is still refused.
     assert kept == [jwt.decode(signed_in.state, options={"verify_signature": False})["jti"]]

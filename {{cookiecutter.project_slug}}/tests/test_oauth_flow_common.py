@@ -1,49 +1,48 @@
-"""What every sign-in provider does alike: unconfigured, failing providers, forged callbacks.
+"""What the service does alike for every sign-in provider: unconfigured, failing and
+hanging providers, refused consent, codes without a state.
 
-Runs once per provider the project has, each against its local fake.
+Against the provider-neutral fake (tests/fakes/fixtures.py); each provider plugin's own
+tests check its client's answers to the same failures.
 """
 
 from __future__ import annotations
-
-import re
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.core.config import Settings
-from app.main import create_app
-from tests.conftest import ServiceLog
-from tests.fakes.base import Failure, FakeOAuthProvider
-from tests.fakes.flow import (
+from tests.fakes.base import Failure
+from tests.fakes.flow import authorize, callback, consent, sign_in, stored_rows
+from tests.fakes.oauth_server import FakeOAuthServer, FakeServerProvider
+from tests.support import (
     AUTH,
+    ServeApp,
+    ServiceLog,
+    SettingsFactory,
     assert_error,
-    authorize,
-    callback,
-    consent,
-    sign_in,
-    stored_rows,
+    build_app,
 )
 
-SettingsFactory = Callable[..., Settings]
-ServeApp = Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+@pytest.fixture(scope="module")
+def app_plugins(fake_provider_plugins: list[object]) -> list[object]:
+    return fake_provider_plugins
 
 
 @pytest.fixture
-def app(providers_app: FastAPI) -> FastAPI:
-    """The module's tests share one app, each on an empty database (tests/fakes/fixtures.py)."""
-    return providers_app
+def app(shared_app: FastAPI) -> FastAPI:
+    """The module's tests share one app, each on an empty database."""
+    return shared_app
 
 
 async def test_unconfigured_provider_answers_503_and_is_logged_once(
-    unconfigured_provider: str,
+    fake_alpha: FakeOAuthServer,
     make_settings: SettingsFactory,
     serve: ServeApp,
     service_log: ServiceLog,
 ) -> None:
-    application = create_app(make_settings())
+    unconfigured_provider = fake_alpha.name
+    application = build_app(make_settings(), FakeServerProvider(fake_alpha, configured=False))
     service_log.attach()
 
     async with serve(application) as client:
@@ -61,54 +60,52 @@ async def test_unconfigured_provider_answers_503_and_is_logged_once(
         if f"'{unconfigured_provider}'" in line and "not configured" in line
     ]
     assert len(warnings) == 1
+    assert fake_alpha.calls.authorize == 0
 
 
-@pytest.mark.usefixtures("provider_fake")
 async def test_sign_in_page_has_a_button_per_configured_provider(
-    client: httpx.AsyncClient, provider_fake: FakeOAuthProvider
+    client: httpx.AsyncClient, fake_alpha: FakeOAuthServer, fake_beta: FakeOAuthServer
 ) -> None:
     page = await client.get("/")
 
     assert page.status_code == 200
-    assert f'href="{AUTH}/{provider_fake.name}/cookie/authorize"' in page.text
-    # Each provider's own wording (Kakao's guidelines say "Login with Kakao").
-    assert re.search(f"(Sign in|Login) with {provider_fake.display_name}", page.text)
+    for fake in (fake_alpha, fake_beta):
+        assert f'href="{AUTH}/{fake.name}/cookie/authorize"' in page.text
+        assert f"Sign in with {fake.display_name}" in page.text
 
 
 TOKEN_FAILURES: list[Failure] = [400, 401, 500, 503, "malformed"]
 PROFILE_FAILURES: list[Failure] = [401, 403, 500, "malformed"]
 
 
-@pytest.mark.usefixtures("provider_fake")
 @pytest.mark.parametrize("failure", TOKEN_FAILURES, ids=str)
 async def test_token_endpoint_failure_is_a_clean_502_and_creates_no_user(
-    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider, failure: Failure
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer, failure: Failure
 ) -> None:
-    provider_fake.token_failure = failure
+    fake_alpha.token_failure = failure
 
-    response = await sign_in(client, provider_fake.name)
+    response = await sign_in(client, fake_alpha.name)
 
     body = assert_error(response, 502, "PROVIDER_ERROR")
-    assert body["detail"]["provider"] == provider_fake.name
+    assert body["detail"]["provider"] == fake_alpha.name
     assert body["detail"]["step"] == "token"
     assert "Traceback" not in response.text
-    assert provider_fake.calls.profile == 0
+    assert fake_alpha.calls.profile == 0
     assert await stored_rows(app) == (0, 0)
 
 
-@pytest.mark.usefixtures("provider_fake")
 @pytest.mark.parametrize("failure", PROFILE_FAILURES, ids=str)
 @pytest.mark.parametrize("transport", ["jwt", "cookie"])
 async def test_profile_failure_is_a_clean_502_and_creates_no_user(
     client: httpx.AsyncClient,
     app: FastAPI,
-    provider_fake: FakeOAuthProvider,
+    fake_alpha: FakeOAuthServer,
     failure: Failure,
     transport: str,
 ) -> None:
-    provider_fake.profile_failure = failure
+    fake_alpha.profile_failure = failure
 
-    response = await sign_in(client, provider_fake.name, transport)
+    response = await sign_in(client, fake_alpha.name, transport)
 
     body = assert_error(response, 502, "PROVIDER_ERROR")
     assert body["detail"]["step"] == "profile"
@@ -118,51 +115,42 @@ async def test_profile_failure_is_a_clean_502_and_creates_no_user(
 
 @pytest.mark.parametrize("step", ["token", "profile"])
 async def test_a_provider_that_does_not_answer_in_time_is_a_clean_502(
-    provider_fake: FakeOAuthProvider,
-    make_settings: SettingsFactory,
-    serve: ServeApp,
-    monkeypatch: pytest.MonkeyPatch,
-    step: str,
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer, step: str
 ) -> None:
-    # The fake hangs; a client that gives up sooner keeps the test short, yet not so soon
-    # that the steps before the hanging one time out on a busy machine.
-    monkeypatch.setenv(f"{provider_fake.name.upper()}_TIMEOUT_SECONDS", "2")
+    # The fake hangs 5 s; its plugin's client gives up after 2.5 s.
     if step == "token":
-        provider_fake.token_failure = "timeout"
+        fake_alpha.token_failure = "timeout"
     else:
-        provider_fake.profile_failure = "timeout"
-    application = create_app(make_settings())
+        fake_alpha.profile_failure = "timeout"
 
-    async with serve(application) as client:
-        response = await sign_in(client, provider_fake.name)
-        body = assert_error(response, 502, "PROVIDER_ERROR")
-        assert body["detail"]["step"] == step
-        assert await stored_rows(application) == (0, 0)
+    response = await sign_in(client, fake_alpha.name)
+
+    body = assert_error(response, 502, "PROVIDER_ERROR")
+    assert body["detail"]["step"] == step
+    assert await stored_rows(app) == (0, 0)
 
 
-@pytest.mark.usefixtures("provider_fake")
 async def test_sign_in_works_again_once_the_provider_recovers(
-    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer
 ) -> None:
-    provider_fake.profile_failure = 500
-    assert (await sign_in(client, provider_fake.name)).status_code == 502
+    fake_alpha.profile_failure = 500
+    assert (await sign_in(client, fake_alpha.name)).status_code == 502
 
-    provider_fake.profile_failure = None
-    response = await sign_in(client, provider_fake.name)
+    fake_alpha.profile_failure = None
+    response = await sign_in(client, fake_alpha.name)
 
     assert response.status_code == 200, response.text
     assert await stored_rows(app) == (1, 1)
 
 
-@pytest.mark.usefixtures("provider_fake")
 async def test_consent_refused_at_the_provider_is_a_400(
-    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer
 ) -> None:
-    response = await sign_in(client, provider_fake.name, button="deny")
+    response = await sign_in(client, fake_alpha.name, button="deny")
 
     body = assert_error(response, 400, "OAUTH_AUTHORIZATION_FAILED")
     assert body["detail"]["error"] == "access_denied"
-    assert provider_fake.calls.token == 0
+    assert fake_alpha.calls.token == 0
     assert await stored_rows(app) == (0, 0)
 
 
@@ -170,37 +158,34 @@ async def test_consent_refused_at_the_provider_is_a_400(
 # match: tests/test_oauth_callback_state.py.
 
 
-@pytest.mark.usefixtures("provider_fake")
 async def test_callback_without_a_code_is_a_400(
-    client: httpx.AsyncClient, provider_fake: FakeOAuthProvider
+    client: httpx.AsyncClient, fake_alpha: FakeOAuthServer
 ) -> None:
-    redirect = httpx.URL(await consent(await authorize(client, provider_fake.name, "jwt")))
+    redirect = httpx.URL(await consent(await authorize(client, fake_alpha.name, "jwt")))
 
     response = await client.get(redirect.path, params={"state": redirect.params["state"]})
 
     assert_error(response, 400, "OAUTH_CODE_MISSING")
-    assert provider_fake.calls.token == 0
+    assert fake_alpha.calls.token == 0
 
 
-@pytest.mark.usefixtures("provider_fake")
 async def test_a_used_code_cannot_sign_in_twice(
-    client: httpx.AsyncClient, app: FastAPI, provider_fake: FakeOAuthProvider
+    client: httpx.AsyncClient, app: FastAPI, fake_alpha: FakeOAuthServer
 ) -> None:
-    redirect = await consent(await authorize(client, provider_fake.name, "jwt"))
+    redirect = await consent(await authorize(client, fake_alpha.name, "jwt"))
     assert (await callback(client, redirect)).status_code == 200
 
     replay = await callback(client, redirect)
 
     # Refused for its spent state, before the code reaches the provider a second time.
     assert_error(replay, 400, "OAUTH_INVALID_STATE")
-    assert provider_fake.calls.token == 1
+    assert fake_alpha.calls.token == 1
     assert await stored_rows(app) == (1, 1)
 
 
 PAGE_VISIT = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
-@pytest.mark.usefixtures("provider_fake")
 @pytest.mark.parametrize(
     ("failure", "code", "words"),
     [
@@ -212,15 +197,15 @@ PAGE_VISIT = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 async def test_a_browser_whose_sign_in_fails_lands_on_the_page_with_the_reason_in_words(
     client: httpx.AsyncClient,
     app: FastAPI,
-    provider_fake: FakeOAuthProvider,
+    fake_alpha: FakeOAuthServer,
     failure: str,
     code: str,
     words: str,
 ) -> None:
     if failure == "token":
-        provider_fake.token_failure = 503
+        fake_alpha.token_failure = 503
     redirect = await consent(
-        await authorize(client, provider_fake.name, "cookie"),
+        await authorize(client, fake_alpha.name, "cookie"),
         "deny" if failure == "deny" else "allow",
     )
     if failure == "forged":
@@ -237,12 +222,11 @@ async def test_a_browser_whose_sign_in_fails_lands_on_the_page_with_the_reason_i
     assert await stored_rows(app) == (0, 0)
 
 
-@pytest.mark.usefixtures("provider_fake")
 async def test_api_clients_of_the_cookie_callback_still_get_the_error_as_json(
-    client: httpx.AsyncClient, provider_fake: FakeOAuthProvider
+    client: httpx.AsyncClient, fake_alpha: FakeOAuthServer
 ) -> None:
-    provider_fake.token_failure = 503
+    fake_alpha.token_failure = 503
 
-    response = await sign_in(client, provider_fake.name, "cookie")
+    response = await sign_in(client, fake_alpha.name, "cookie")
 
     assert_error(response, 502, "PROVIDER_ERROR")

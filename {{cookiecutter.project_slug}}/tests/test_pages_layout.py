@@ -21,18 +21,20 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from app.accounts.mails import password_reset_message, verification_message
+from app.core.plugins import builtin_plugin_names
 from app.i18n import Language
 from app.main import create_app
 from tests.browser import HEIGHT, WIDTHS, check_page, launch
-from tests.conftest import SettingsFactory, reset_database
-from tests.fakes.fixtures import PROVIDERS
 from tests.fakes.server import LiveServer
+from tests.support import SettingsFactory, reset_database
 
 # The settings that make each provider plugin configured (values the page never uses).
 CREDENTIALS = {
     "google": {"GOOGLE_CLIENT_ID": "layout-test", "GOOGLE_CLIENT_SECRET": "layout-test"},
     "kakao": {"KAKAO_CLIENT_ID": "layout-test", "KAKAO_CLIENT_SECRET": "layout-test"},
 }
+# The sign-in provider plugins this project has.
+PROVIDERS = [name for name in CREDENTIALS if name in builtin_plugin_names()]
 # Leaving Kakao out leaves out the KakaoTalk notifier that needs it.
 PLUGINS_OF = {"google": ["google"], "kakao": ["kakao", "kakaotalk"]}
 # 44 px tall buttons (a comfortable touch target) and a little rounding.
@@ -152,7 +154,7 @@ async def test_sign_in_page_lays_out_cleanly_for_every_provider_combination(
             await page.close()
     finally:
         server.stop()
-        await reset_database(application.state.database)
+        await reset_database(application.state.runtime.database)
 
 
 async def test_every_page_in_both_languages_lays_out_cleanly_and_signs_in_with_words(
@@ -203,7 +205,7 @@ async def test_every_page_in_both_languages_lays_out_cleanly_and_signs_in_with_w
         await page.close()
     finally:
         server.stop()
-        await reset_database(application.state.database)
+        await reset_database(application.state.runtime.database)
 
 
 @pytest.mark.parametrize("language", ["en", "ko"])
@@ -229,7 +231,7 @@ async def test_sign_in_page_screenshots(
             await page.close()
     finally:
         server.stop()
-        await reset_database(application.state.database)
+        await reset_database(application.state.runtime.database)
 
 
 async def test_account_mails_html_reads_well_on_a_phone_in_both_languages(

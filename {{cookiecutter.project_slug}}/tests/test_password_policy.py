@@ -3,25 +3,21 @@ wherever a password is set — registration, reset and change — whatever their
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.accounts import (
+from tests.support import (
     AUTH,
     ME,
     PASSWORD,
     Mailbox,
     assert_error,
     bearer_for,
-    build_app,
     login,
     register,
     token_of,
 )
-from tests.conftest import ServeApp, build_test_settings
 
 EMAIL = "pat@example.com"
 # Long enough for the length rule, all among the most common leaked passwords.
@@ -30,27 +26,14 @@ GOOD = "violet kettle rides north"
 
 
 @pytest.fixture(scope="module")
-def module_mailbox() -> Mailbox:
-    return Mailbox()
-
-
-@pytest.fixture(scope="module")
-def policy_app(database_url: str, module_mailbox: Mailbox) -> FastAPI:
-    return build_app(build_test_settings(database_url), module_mailbox)
+def app_plugins(module_mailbox: Mailbox) -> list[object]:
+    return [module_mailbox]
 
 
 @pytest.fixture
-def mailbox(module_mailbox: Mailbox) -> Mailbox:
-    module_mailbox.sent.clear()
-    return module_mailbox
-
-
-@pytest.fixture
-async def client(
-    policy_app: FastAPI, serve: ServeApp, mailbox: Mailbox
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(policy_app) as client:
-        yield client
+def app(shared_app: FastAPI, mailbox: Mailbox) -> FastAPI:
+    """The module's tests share one app, each on an empty database and an empty mailbox."""
+    return shared_app
 
 
 def assert_common_refused(response: httpx.Response, code: str) -> None:

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from app.core.config import Settings
-from app.core.interfaces import Notifier
+from app.core.interfaces import (
+    DeliveryResult,
+    LinkedAccounts,
+    Notifier,
+    OutgoingMessage,
+    PluginPorts,
+)
 from app.core.plugins import (
     ENTRY_POINT_GROUP,
     PluginLoadError,
@@ -21,13 +29,13 @@ from app.core.plugins import (
     create_plugin_manager,
 )
 from app.main import create_app
-from tests.conftest import PRODUCTION, ServeApp, SettingsFactory
+from tests.support import PRODUCTION, ServeApp, SettingsFactory
 
 PAGER_PLUGIN = """
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 
 from app.core.hookspecs import hookimpl
-from app.core.interfaces import DeliveryResult, OutgoingMessage
+from app.core.interfaces import DeliveryResult, OutgoingMessage, PluginPorts
 
 
 class PagerNotifier:
@@ -35,6 +43,17 @@ class PagerNotifier:
     channel = "email"
     is_stand_in = False
     is_configured = __CONFIGURED__
+
+    def __init__(self) -> None:
+        self.events = []
+        self.ports = None
+
+    async def start(self, ports: PluginPorts) -> None:
+        self.ports = ports
+        self.events.append("started")
+
+    async def close(self) -> None:
+        self.events.append("closed")
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         return DeliveryResult.delivered("pager-1")
@@ -54,16 +73,6 @@ def register_routers(settings):
         return dict(pager="up")
 
     return [router]
-
-
-@hookimpl
-async def startup(app: FastAPI) -> None:
-    app.state.pager_events = [*getattr(app.state, "pager_events", []), "started"]
-
-
-@hookimpl
-async def shutdown(app: FastAPI) -> None:
-    app.state.pager_events = [*app.state.pager_events, "stopped"]
 """
 
 
@@ -255,16 +264,76 @@ def test_with_nothing_configured_the_real_notifier_is_asked_so_it_can_say_why(
     assert notifier is not None and notifier.name == "pager"
 
 
-async def test_plugin_lifecycle_hooks_are_awaited_and_its_router_is_mounted(
+async def test_a_notifier_is_started_with_the_ports_and_closed_and_its_router_is_mounted(
     make_settings: SettingsFactory, plugin_folder: PluginFolder, serve_lean: ServeApp
 ) -> None:
     plugin_folder.install("pager_notifier", {"pager": plugin_folder.pager("pager_lifecycle")})
     application = create_app(make_settings())
-    assert "pager" in application.state.plugins.plugin_names
+    registry: PluginRegistry = application.state.runtime.plugins
+    assert "pager" in registry.plugin_names
+    [pager] = [notifier for notifier in registry.notifiers["email"] if notifier.name == "pager"]
+    events: list[str] = getattr(pager, "events")  # noqa: B009 - the plugin's own attribute
 
     async with serve_lean(application) as client:
-        assert application.state.pager_events == ["started"]
+        assert events == ["started"]
+        assert isinstance(getattr(pager, "ports").linked_accounts, LinkedAccounts)  # noqa: B009
         response = await client.get("/pager/status")
         assert response.status_code == 200
         assert response.json() == {"pager": "up"}
-    assert application.state.pager_events == ["started", "stopped"]
+    assert events == ["started", "closed"]
+
+
+class Plain:
+    """A notifier without start() or close(): the registry leaves it alone."""
+
+    channel = "email"
+    is_stand_in = False
+
+    def __init__(self, name: str, log: list[str], *, configured: bool = True) -> None:
+        self.name, self.log, self.is_configured = name, log, configured
+
+    def check_recipient(self, address: str) -> str | None:
+        return None
+
+    async def send(self, message: OutgoingMessage) -> DeliveryResult:
+        return DeliveryResult.delivered()
+
+
+class Recorder(Plain):
+    """A notifier with a lifecycle, noting what was called; "broken" fails to close."""
+
+    async def start(self, ports: PluginPorts) -> None:
+        self.log.append(f"start {self.name}")
+
+    async def close(self) -> None:
+        self.log.append(f"close {self.name}")
+        if self.name == "broken":
+            raise RuntimeError("the client would not close")
+
+
+async def test_the_registry_starts_configured_notifiers_and_closes_them_all(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    log: list[str] = []
+    registry = PluginRegistry.collect(create_plugin_manager(settings, entry_points=[]), settings)
+    registry.notifiers = {
+        "email": [
+            Recorder("first", log),
+            Recorder("idle", log, configured=False),
+            Recorder("broken", log),
+            Plain("plain", log),
+            Recorder("last", log),
+        ]
+    }
+    ports = PluginPorts(linked_accounts=cast(LinkedAccounts, object()))
+
+    await registry.start(ports)
+    assert log == ["start first", "start broken", "start last"]
+
+    log.clear()
+    with caplog.at_level(logging.ERROR):
+        await registry.close()
+    # The broken one's failure is logged, and the one after it is still closed.
+    assert log == ["close first", "close idle", "close broken", "close last"]
+    assert "'broken' failed to close" in caplog.text
+    assert "the client would not close" in caplog.text

@@ -9,7 +9,7 @@ import pytest
 
 from app.core.config import InsecureSettingsError, Settings
 from app.main import create_app
-from tests.conftest import PRODUCTION, TEST_SECRET_KEY, ServeApp, SettingsFactory
+from tests.support import PRODUCTION, TEST_SECRET_KEY, ServeApp, SettingsFactory
 
 POSTGRES_URL = "postgresql+asyncpg://app:pw@db.internal:5432/app"
 # What a production deployment sets; each test below spoils one value.

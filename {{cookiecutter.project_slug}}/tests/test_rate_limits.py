@@ -5,7 +5,6 @@ in memory otherwise. (Per email address: tests/test_mail_flooding.py.)"""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,15 +24,19 @@ from app.core.rate_limits import (
     configured_limits,
 )
 from app.main import create_app
-from tests.accounts import AUTH, assert_error, login, register
-from tests.conftest import (
+from tests.support import (
+    AUTH,
     ServeApp,
     ServiceLog,
     SettingsFactory,
-    build_test_settings,
-    reset_database,
+    assert_error,
+    create_user,
+    issue_api_key,
+    login,
+    register,
+    signed_client,
+    started,
 )
-from tests.signed import create_user, issue_api_key, signed_client
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/14"
 NOTIFICATIONS = "/api/v1/notifications"
@@ -66,30 +69,24 @@ async def forgot(client: httpx.AsyncClient, email: str) -> httpx.Response:
 
 
 @pytest.fixture(scope="module")
-async def limited_app(database_url: str) -> AsyncIterator[FastAPI]:
-    """One app for the tests of each route's limit; each test calls from addresses of its own."""
-    settings = build_test_settings(
-        database_url,
+def app_settings() -> dict[str, Any]:
+    return {
         **LIMITED,
-        rate_limit_login="2/minute",
-        rate_limit_register="2/hour",
-        rate_limit_forgot_password="1/15m",
-        rate_limit_request_verify="1/15m",
-        rate_limit_signed_api="2/minute",
-        trusted_proxies=PROXY,
-    )
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+        "rate_limit_login": "2/minute",
+        "rate_limit_register": "2/hour",
+        "rate_limit_forgot_password": "1/15m",
+        "rate_limit_request_verify": "1/15m",
+        "rate_limit_signed_api": "2/minute",
+        "trusted_proxies": PROXY,
+    }
+
+
+@pytest.fixture(scope="module")
+async def limited_app(module_app: FastAPI) -> AsyncIterator[FastAPI]:
+    """The module's app, started once for the tests of each route's limit; each test calls
+    from addresses of its own."""
+    async with started(module_app) as application:
         yield application
-    await reset_database(application.state.database)
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture
@@ -199,7 +196,7 @@ async def test_without_redis_each_process_counts_in_its_own_memory(
 ) -> None:
     settings = make_settings(**LIMITED, rate_limit_login=f"1/{WINDOW}s")
     one, two = create_app(settings), create_app(settings)
-    assert isinstance(one.state.rate_limiter.store, MemoryCounterStore)
+    assert isinstance(one.state.runtime.rate_limiter.store, MemoryCounterStore)
     async with serve(one) as first, serve(two) as second:
         assert (await login(first, "who@example.com")).status_code == 400
         # The window opened while that request ran: it is over one window after the answer.
@@ -220,7 +217,7 @@ async def test_with_redis_two_instances_share_one_count(
         rate_limit_key_prefix=redis_prefix,
     )
     one, two = create_app(settings), create_app(settings)
-    assert isinstance(one.state.rate_limiter.store, RedisCounterStore)
+    assert isinstance(one.state.runtime.rate_limiter.store, RedisCounterStore)
     async with serve(one) as first, serve(two) as second:
         assert (await login(first, "who@example.com")).status_code == 400
         window_over = time.monotonic() + WINDOW

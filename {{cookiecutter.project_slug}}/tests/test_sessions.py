@@ -14,11 +14,14 @@ from fastapi_users.jwt import generate_jwt
 from sqlalchemy import event
 
 from app.accounts.auth_backends import AUTH_COOKIE_NAME
-from tests.accounts import (
+from tests.support import (
     AUTH,
     ME,
     PASSWORD,
+    TEST_SECRET_KEY,
     Mailbox,
+    ServeApp,
+    SettingsFactory,
     assert_error,
     bearer_for,
     bearer_of,
@@ -27,33 +30,21 @@ from tests.accounts import (
     register,
     token_of,
 )
-from tests.conftest import TEST_SECRET_KEY, ServeApp, SettingsFactory, build_test_settings
 
 EMAIL = "alice@example.com"
 NEW_PASSWORD = "a different long passphrase 5"
 
 
 @pytest.fixture(scope="module")
-def module_mailbox() -> Mailbox:
-    return Mailbox()
-
-
-@pytest.fixture(scope="module")
-def sessions_app(database_url: str, module_mailbox: Mailbox) -> FastAPI:
-    return build_app(build_test_settings(database_url), module_mailbox)
-
-
-@pytest.fixture
-def mailbox(module_mailbox: Mailbox) -> Mailbox:
-    module_mailbox.sent.clear()
-    return module_mailbox
+def app_plugins(module_mailbox: Mailbox) -> list[object]:
+    return [module_mailbox]
 
 
 @pytest.fixture
 async def client(
-    sessions_app: FastAPI, serve: ServeApp, mailbox: Mailbox
+    module_app: FastAPI, serve: ServeApp, mailbox: Mailbox
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(sessions_app) as client:
+    async with serve(module_app) as client:
         await register(client, EMAIL)
         yield client
 
@@ -203,7 +194,7 @@ async def test_a_token_without_a_session_generation_is_refused(client: httpx.Asy
 
 
 async def test_reading_users_me_takes_one_query_with_sessions_that_can_end(
-    client: httpx.AsyncClient, sessions_app: FastAPI
+    client: httpx.AsyncClient, module_app: FastAPI
 ) -> None:
     token = await bearer_for(client, EMAIL)
     statements: list[str] = []
@@ -211,7 +202,7 @@ async def test_reading_users_me_takes_one_query_with_sessions_that_can_end(
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    engine = sessions_app.state.database.engine.sync_engine
+    engine = module_app.state.runtime.database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         assert (await client.get(ME, headers=token)).status_code == 200

@@ -20,7 +20,7 @@ from app.core.config import (
 from app.core.database import Database, to_async_url
 from app.core.orm.base import Base
 from app.main import create_app
-from tests.conftest import PRODUCTION, ServeApp, SettingsFactory
+from tests.support import PRODUCTION, ServeApp, SettingsFactory
 
 LONG_SECRET = "s3cr3t-" + "x" * 40
 
@@ -188,7 +188,7 @@ async def test_tables_are_created_at_startup_except_in_production(
     application = create_app(settings)
     async with serve_lean(application) as client:
         assert (await client.get("/health")).status_code == 200
-        database: Database = application.state.database
+        database: Database = application.state.runtime.database
         async with database.engine.connect() as connection:
             existing = await connection.run_sync(table_names)
     if created:

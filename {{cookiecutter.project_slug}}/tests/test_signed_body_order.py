@@ -16,9 +16,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.accounts import assert_error
-from tests.conftest import TEST_CLIENT_ADDRESS
-from tests.signed import IssuedKey, create_user, issue_api_key, signature_headers
+from tests.support import (
+    TEST_CLIENT_ADDRESS,
+    IssuedKey,
+    assert_error,
+    create_user,
+    issue_api_key,
+    signature_headers,
+)
 
 NOTIFICATIONS = "/api/v1/notifications"
 NOT_JSON = b'{"channel": "email", "to": ["a@example.com"'

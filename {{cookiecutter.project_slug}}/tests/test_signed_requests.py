@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,21 +19,26 @@ import pytest
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from sqlalchemy import event, update
 
 from app import PROJECT_SLUG
 from app.accounts.models import User
 from app.client.signing import SignedAuth
 from app.core.config import Settings
+from app.core.database import Database
 from app.main import create_app
 from app.signed_api.keys import add_whitelist_entry, delete_api_key, update_api_key
 from app.signed_api.models import ApiKey, SignatureNonce
 from app.signed_api.nonces import DatabaseNonceStore, RedisNonceStore
 from app.signed_api.schemas import ApiKeyUpdate
 from app.signed_api.signed_route import SignedCaller
-from tests.accounts import assert_error
-from tests.conftest import TEST_CLIENT_ADDRESS, ServeApp, SettingsFactory, build_test_settings
-from tests.signed import (
+from tests.support import (
+    TEST_CLIENT_ADDRESS,
     IssuedKey,
+    ServeApp,
+    SettingsFactory,
+    assert_error,
+    client_of,
     create_user,
     issue_api_key,
     signature_headers,
@@ -75,18 +79,17 @@ def with_signed_routes(app: FastAPI) -> FastAPI:
 
 
 def unsigned_client(app: FastAPI, address: str = TEST_CLIENT_ADDRESS) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(address, 51000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    return client_of(app, client_address=address)
 
 
 @pytest.fixture(scope="module")
-def signed_app(database_url: str) -> FastAPI:
-    """The app with the signed test routes, on the test settings, made once for the module.
+def signed_app(module_app: FastAPI) -> FastAPI:
+    """The module's app with the signed test routes.
 
     Each test still starts and stops it and gets an empty database (`serve`); making one per
     test would resolve every /api/v1 route again, as the test routes come after them.
     """
-    return with_signed_routes(create_app(build_test_settings(database_url)))
+    return with_signed_routes(module_app)
 
 
 @pytest.fixture
@@ -112,14 +115,14 @@ async def key(service: FastAPI, user_id: int) -> IssuedKey:
 
 
 async def load_key(app: FastAPI, key_id: int) -> ApiKey:
-    async with app.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         return await ApiKey.get(key_id, session=session)
 
 
 async def whitelist(app: FastAPI, user_id: int, key: IssuedKey, *entries: str) -> None:
-    async with app.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         for entry in entries:
-            await add_whitelist_entry(session, app.state.settings, user_id, key.id, entry)
+            await add_whitelist_entry(session, app.state.runtime.settings, user_id, key.id, entry)
 
 
 # -- accepted ------------------------------------------------------------------------
@@ -250,15 +253,15 @@ async def test_access_keys_are_case_sensitive(client: httpx.AsyncClient, key: Is
 async def test_a_stopped_key_is_api_key_inactive_until_started_again(
     service: FastAPI, client: httpx.AsyncClient, key: IssuedKey, user_id: int
 ) -> None:
-    settings = service.state.settings
-    async with service.state.database.sessionmaker() as session:
+    settings = service.state.runtime.settings
+    async with service.state.runtime.database.sessionmaker() as session:
         await update_api_key(session, settings, user_id, key.id, ApiKeyUpdate(status="stopped"))
 
     response = await client.get(ECHO, headers=signature_headers(key, "GET", ECHO))
     body = assert_error(response, 401, "API_KEY_INACTIVE")
     assert "stopped" in body["message"]
 
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         await update_api_key(session, settings, user_id, key.id, ApiKeyUpdate(status="active"))
     response = await client.get(ECHO, headers=signature_headers(key, "GET", ECHO))
     assert response.status_code == 200, response.text
@@ -267,7 +270,7 @@ async def test_a_stopped_key_is_api_key_inactive_until_started_again(
 async def test_a_deleted_key_is_api_key_inactive(
     service: FastAPI, client: httpx.AsyncClient, key: IssuedKey, user_id: int
 ) -> None:
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         await delete_api_key(session, user_id, key.id)
 
     response = await client.get(ECHO, headers=signature_headers(key, "GET", ECHO))
@@ -382,7 +385,7 @@ async def test_a_key_of_an_unverified_or_inactive_account_is_refused(
 ) -> None:
     # The key was made while the account was in good standing (an email change, say,
     # makes it unverified again).
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         user = await session.get(User, user_id)
         assert user is not None
         for name, value in flags.items():
@@ -394,7 +397,7 @@ async def test_a_key_of_an_unverified_or_inactive_account_is_refused(
 
     assert_error(refused, 403, code)
     # Nothing was recorded for the refused request: not even its nonce.
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         assert await SignatureNonce.filter_by(session=session).count() == 0
     # Only the holder of the secret learns the account's state.
     forged = signature_headers(key, "POST", ECHO, body=b"{}", secret_key="x" * 40)
@@ -623,7 +626,7 @@ async def test_nonces_are_kept_in_the_database_until_their_window_ends(
     headers = signature_headers(key, "GET", ECHO, timestamp=stamp, nonce=nonce)
     assert (await client.get(ECHO, headers=headers)).status_code == 200
 
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         rows = await SignatureNonce.filter_by(session=session, api_key_id=key.id).all()
     assert [(row.nonce, row.expires_at) for row in rows] == [
         (nonce, datetime.fromtimestamp(stamp + TOLERANCE, UTC))
@@ -633,7 +636,7 @@ async def test_nonces_are_kept_in_the_database_until_their_window_ends(
 async def test_expired_nonces_are_deleted_and_live_ones_kept(
     service: FastAPI, key: IssuedKey
 ) -> None:
-    store = DatabaseNonceStore(service.state.database, cleanup_interval=60)
+    store = DatabaseNonceStore(service.state.runtime.database, cleanup_interval=60)
     api_key = await load_key(service, key.id)
     now = time.time()
     await store.clean_up_if_due(now)  # so that `use` does not clean up by itself for a minute
@@ -643,7 +646,7 @@ async def test_expired_nonces_are_deleted_and_live_ones_kept(
 
     assert await store.clean_up(now) == 2
 
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         left = await SignatureNonce.filter_by(session=session, api_key_id=key.id).all()
     assert [row.nonce for row in left] == ["live-nonce-0000000001"]
     # A live nonce is still refused after the cleanup.
@@ -653,18 +656,18 @@ async def test_expired_nonces_are_deleted_and_live_ones_kept(
 async def test_nonce_cleanup_runs_at_most_once_per_interval(
     service: FastAPI, key: IssuedKey
 ) -> None:
-    store = DatabaseNonceStore(service.state.database, cleanup_interval=60)
+    store = DatabaseNonceStore(service.state.runtime.database, cleanup_interval=60)
     api_key = await load_key(service, key.id)
     now = time.time()
     await store.clean_up_if_due(now)  # the first call cleans; the next minute is quiet
 
     assert await store.use(api_key, "expired-nonce-00000003", now - 5)
     await store.clean_up_if_due(now + 30)
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         assert await SignatureNonce.filter_by(session=session).count() == 1
 
     await store.clean_up_if_due(now + 61)
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         assert await SignatureNonce.filter_by(session=session).count() == 0
 
 
@@ -687,11 +690,11 @@ async def redis_service(
     application = with_signed_routes(create_app(redis_settings))
     async with serve(application):
         yield application
-        async with application.state.database.sessionmaker() as session:
+        async with application.state.runtime.database.sessionmaker() as session:
             access_keys = [key.access_key for key in await ApiKey.filter_by(session=session).all()]
     # Keys of this test's access keys only: other suites running at the same time (other
     # bakes, other lanes) use database 15 with the same prefix.
-    store = application.state.nonce_store
+    store = application.state.runtime.nonce_store
     assert isinstance(store, RedisNonceStore)
     for access_key in access_keys:
         async for name in redis.scan_iter(match=f"{store.prefix}{access_key}:*"):
@@ -701,7 +704,7 @@ async def redis_service(
 async def test_with_redis_url_nonces_are_kept_in_redis(
     redis_service: FastAPI, redis: Redis
 ) -> None:
-    store = redis_service.state.nonce_store
+    store = redis_service.state.runtime.nonce_store
     assert isinstance(store, RedisNonceStore)
     key = await issue_api_key(redis_service, await create_user(redis_service))
     stamp = int(time.time())
@@ -720,7 +723,7 @@ async def test_with_redis_url_nonces_are_kept_in_redis(
     redis_key = f"{store.prefix}{key.access_key}:{nonce}"
     ttl = await redis.ttl(redis_key)
     assert stamp + TOLERANCE - time.time() - 2 <= ttl <= stamp + TOLERANCE - time.time() + 2
-    async with redis_service.state.database.sessionmaker() as session:
+    async with redis_service.state.runtime.database.sessionmaker() as session:
         assert await SignatureNonce.filter_by(session=session).count() == 0
 
 
@@ -735,10 +738,47 @@ async def test_redis_down_is_a_clear_503(
     assert_error(response, 503, "NONCE_STORE_UNAVAILABLE")
 
 
-@pytest.fixture
-def closed_port() -> int:
-    """A port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+# -- the key cache --------------------------------------------------------------------
+
+
+async def test_a_key_stopped_by_another_process_is_refused_within_the_cache_time(
+    service: FastAPI, client: httpx.AsyncClient, key: IssuedKey
+) -> None:
+    settings = service.state.runtime.settings
+    assert (await client.get(ECHO, headers=signature_headers(key, "GET", ECHO))).status_code == 200
+
+    # The command line, or another API process: its own connection to the database.
+    elsewhere = Database(settings.database_url)
+    try:
+        async with elsewhere.sessionmaker() as session:
+            await session.execute(
+                update(ApiKey).where(ApiKey.id == key.id).values(status="stopped")
+            )
+            await session.commit()
+    finally:
+        await elsewhere.dispose()
+    await asyncio.sleep(settings.api_key_cache_seconds + 0.1)
+
+    response = await client.get(ECHO, headers=signature_headers(key, "GET", ECHO))
+    assert_error(response, 401, "API_KEY_INACTIVE")
+
+
+async def test_a_busy_key_is_read_from_the_database_once_per_cache_time(
+    service: FastAPI, client: httpx.AsyncClient, key: IssuedKey
+) -> None:
+    key_reads: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM api_key" in statement:
+            key_reads.append(statement)
+
+    engine = service.state.runtime.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for _ in range(3):
+            response = await client.get(ECHO, headers=signature_headers(key, "GET", ECHO))
+            assert response.status_code == 200, response.text
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert len(key_reads) <= 1, key_reads

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.accounts import (
+from tests.fakes.stand_in import StandInProvider, sign_in_with
+from tests.support import (
     AUTH,
     ME,
     Mailbox,
-    StandInProvider,
+    ServeApp,
+    SettingsFactory,
     build_app,
     login,
     register,
-    sign_in_with,
 )
-from tests.conftest import ServeApp, SettingsFactory, build_test_settings
 
 
 class PageParser(HTMLParser):
@@ -64,9 +63,8 @@ def module_providers() -> list[StandInProvider]:
 
 
 @pytest.fixture(scope="module")
-def page_app(database_url: str, module_providers: list[StandInProvider]) -> FastAPI:
-    """One app on the test settings for the module; each test starts it on an empty database."""
-    return build_app(build_test_settings(database_url), Mailbox(), *module_providers)
+def app_plugins(module_providers: list[StandInProvider]) -> list[object]:
+    return [Mailbox(), *module_providers]
 
 
 @pytest.fixture
@@ -77,11 +75,9 @@ def providers(module_providers: list[StandInProvider]) -> list[StandInProvider]:
 
 
 @pytest.fixture
-async def client(
-    page_app: FastAPI, serve: ServeApp, providers: list[StandInProvider]
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(page_app) as client:
-        yield client
+def app(shared_app: FastAPI, providers: list[StandInProvider]) -> FastAPI:
+    """The module's tests share one app, each on an empty database."""
+    return shared_app
 
 
 async def test_the_page_offers_each_configured_provider_and_the_password_form(

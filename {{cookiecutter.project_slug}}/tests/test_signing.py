@@ -16,7 +16,7 @@ from app.signed_api.models import ApiKey
 from app.signed_api.secret_cipher import cipher_for
 from app.signed_api.signature import canonical_query, canonical_string, sign
 from app.signed_api.verification import SignedRequest, authenticate_signed_request
-from tests.signed import create_user
+from tests.support import create_user
 
 # The CONTRACT.md test vector.
 SECRET_KEY = "example-secret-key-0123456789abcdefghijkl"
@@ -67,13 +67,13 @@ def test_the_shipped_httpx_auth_reproduces_the_vector() -> None:
 
 async def test_the_verifier_accepts_the_vector_and_nothing_else(app: FastAPI) -> None:
     user_id = await create_user(app)
-    async with app.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         api_key = await ApiKey.create(
             session=session,
             commit=True,
             user_id=user_id,
             access_key="vector-access-key-0123456789",
-            encrypted_secret=cipher_for(app.state.settings).encrypt(SECRET_KEY),
+            encrypted_secret=cipher_for(app.state.runtime.settings).encrypt(SECRET_KEY),
         )
 
     def request(signature: str, body: bytes = BODY) -> SignedRequest:
@@ -97,9 +97,10 @@ async def test_the_verifier_accepts_the_vector_and_nothing_else(app: FastAPI) ->
     async def verify(signed: SignedRequest) -> int:
         caller = await authenticate_signed_request(
             signed,
-            settings=app.state.settings,
-            database=app.state.database,
-            nonce_store=app.state.nonce_store,
+            settings=app.state.runtime.settings,
+            database=app.state.runtime.database,
+            nonce_store=app.state.runtime.nonce_store,
+            key_cache=app.state.runtime.key_cache,
             now=1767225600 + 5,
         )
         return caller.user_id

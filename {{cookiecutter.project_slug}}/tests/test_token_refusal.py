@@ -13,8 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.accounts.auth_backends import AUTH_COOKIE_NAME
-from tests.accounts import ME, assert_error, bearer_for, login, register
-from tests.conftest import TEST_SECRET_KEY
+from tests.support import ME, TEST_SECRET_KEY, assert_error, bearer_for, login, register
 
 AUDIENCE = "fastapi-users:auth"
 

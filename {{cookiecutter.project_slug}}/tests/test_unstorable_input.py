@@ -20,9 +20,17 @@ from sqlalchemy import func, select, update
 from app.accounts.models import User
 from app.notifications.models import Notification
 from app.signed_api.models import ApiKey
-from tests.accounts import AUTH, ME, Mailbox, assert_error, bearer_for, build_app, login, register
-from tests.conftest import TEST_CLIENT_ADDRESS, build_test_settings, started
-from tests.outbox_support import NOTIFICATIONS, new_caller, signed_client
+from tests.outbox_support import NOTIFICATIONS, new_caller
+from tests.support import (
+    AUTH,
+    ME,
+    Mailbox,
+    assert_error,
+    bearer_for,
+    login,
+    register,
+    signed_client,
+)
 
 KEYS = "/api/v1/users/me/api-keys"
 EMAIL = "owner@example.com"
@@ -32,21 +40,14 @@ GOOD = '{"channel": "email", "to": ["a@example.com"], "subject": "Hi", "text": "
 
 
 @pytest.fixture(scope="module")
-def module_app(database_url: str) -> FastAPI:
-    return build_app(build_test_settings(database_url), Mailbox())
+def app_plugins(module_mailbox: Mailbox) -> list[object]:
+    return [module_mailbox]
 
 
 @pytest.fixture
-async def app(module_app: FastAPI) -> AsyncIterator[FastAPI]:
-    async with started(module_app) as application:
-        yield application
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=(TEST_CLIENT_ADDRESS, 51000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
+def app(shared_app: FastAPI) -> FastAPI:
+    """The module's tests share one app, each on an empty database."""
+    return shared_app
 
 
 @pytest.fixture
@@ -59,14 +60,14 @@ async def signed(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def owner(app: FastAPI, client: httpx.AsyncClient) -> dict[str, str]:
     """The bearer headers of a verified account."""
     await register(client, EMAIL, name="Owner")
-    async with app.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         await session.execute(update(User).filter_by(email=EMAIL).values(is_verified=True))
         await session.commit()
     return await bearer_for(client, EMAIL)
 
 
 async def count(app: FastAPI, model: type[Any]) -> int:
-    async with app.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -10,18 +9,16 @@ import pytest
 from faker import Faker
 from fastapi import FastAPI
 
-from tests.accounts import (
+from tests.providers import UserProvider
+from tests.support import (
     ME,
     PASSWORD,
     Mailbox,
     assert_error,
     bearer_for,
-    build_app,
     login,
     register,
 )
-from tests.conftest import ServeApp, build_test_settings
-from tests.providers import UserProvider
 
 PROFILE_FIELDS = (
     "name",
@@ -35,28 +32,14 @@ PROFILE_FIELDS = (
 
 
 @pytest.fixture(scope="module")
-def module_mailbox() -> Mailbox:
-    return Mailbox()
-
-
-@pytest.fixture(scope="module")
-def me_app(database_url: str, module_mailbox: Mailbox) -> FastAPI:
-    """One app on the test settings for the module; each test starts it on an empty database."""
-    return build_app(build_test_settings(database_url), module_mailbox)
+def app_plugins(module_mailbox: Mailbox) -> list[object]:
+    return [module_mailbox]
 
 
 @pytest.fixture
-def mailbox(module_mailbox: Mailbox) -> Mailbox:
-    module_mailbox.sent.clear()  # each test sees only its own mails
-    return module_mailbox
-
-
-@pytest.fixture
-async def client(
-    me_app: FastAPI, serve: ServeApp, mailbox: Mailbox
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(me_app) as client:
-        yield client
+def app(shared_app: FastAPI, mailbox: Mailbox) -> FastAPI:
+    """The module's tests share one app, each on an empty database and an empty mailbox."""
+    return shared_app
 
 
 @pytest.fixture

@@ -28,16 +28,9 @@ from app.core.config import Settings
 from app.core.database import Database
 from app.notifications.schemas import NotificationCreate
 from app.notifications.service import NotificationService
-from tests.conftest import TEST_SECRET_KEY, SettingsFactory
 from tests.outbox_plugin import URL_ENV, WebhookPlugin, WebhookTarget, install_entry_point
-from tests.outbox_support import (
-    all_finished,
-    build_app,
-    new_caller,
-    statuses,
-    wait_until,
-    webhook,
-)
+from tests.outbox_support import all_finished, new_caller, statuses, wait_until, webhook
+from tests.support import TEST_SECRET_KEY, SettingsFactory, build_app
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BURST = 200
@@ -126,7 +119,7 @@ class Deployment:
 
     @property
     def database(self) -> Database:
-        database: Database = self.app.state.database
+        database: Database = self.app.state.runtime.database
         return database
 
 
@@ -138,9 +131,12 @@ async def accept_burst(deployment: Deployment) -> list[int]:
     slots = asyncio.Semaphore(CONCURRENCY)
 
     async def accept(n: int) -> int:
-        async with slots, app.state.database.sessionmaker() as session:
+        async with slots, app.state.runtime.database.sessionmaker() as session:
             service = NotificationService(
-                session, app.state.settings, app.state.plugins, app.state.delivery.enqueue
+                session,
+                app.state.runtime.settings,
+                app.state.runtime.plugins,
+                app.state.runtime.delivery.enqueue,
             )
             payload = NotificationCreate.model_validate(webhook(f"r{n}"))
             accepted = await service.accept(caller, payload)

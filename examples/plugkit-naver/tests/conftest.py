@@ -64,7 +64,7 @@ async def service(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app
-    await app.state.database.dispose()
+    await app.state.runtime.database.dispose()
 
 
 @pytest.fixture

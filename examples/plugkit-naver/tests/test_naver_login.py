@@ -14,9 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from app import PROJECT_SLUG
+from app.accounts.models import OAuthAccount, User
 from app.core.plugins import builtin_plugin_names
-from app.accounts.models import OAuthAccount
-from app.accounts.models import User
 from fake_naver import Failure, FakeNaver, press
 from fastapi import FastAPI
 from sqlalchemy import func, select
@@ -53,7 +52,7 @@ async def me_after_sign_in(client: httpx.AsyncClient, transport: str = "jwt") ->
 
 async def stored_rows(app: FastAPI) -> tuple[int, int]:
     """How many users and linked provider accounts the service's database holds."""
-    async with app.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         users = await session.scalar(select(func.count()).select_from(User))
         links = await session.scalar(select(func.count()).select_from(OAuthAccount))
     return users or 0, links or 0
@@ -82,7 +81,7 @@ def test_the_package_declares_itself_to_this_service() -> None:
 async def test_installing_the_package_adds_naver_sign_in(
     service: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    assert "naver" in service.state.plugins.plugin_names
+    assert "naver" in service.state.runtime.plugins.plugin_names
     paths = (await client.get("/openapi.json")).json()["paths"]
     for transport in ("jwt", "cookie"):
         for step in ("authorize", "callback"):

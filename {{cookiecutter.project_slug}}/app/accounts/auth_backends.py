@@ -30,6 +30,7 @@ from app.accounts.models import User
 from app.accounts.user_manager import end_sessions, get_user_manager
 from app.core.config import Settings
 from app.core.context import set_current_user
+from app.core.dependencies import runtime_of
 
 API_V1_PREFIX = "/api/v1"
 AUTH_PATH = "/auth"
@@ -93,14 +94,8 @@ class AccountJWTStrategy(JWTStrategy[User, int]):
 
 
 async def get_jwt_strategy(request: Request) -> AccountJWTStrategy:
-    """The app's strategy, made once. Async: a sync dependency would cost a thread hop."""
-    state = request.app.state
-    strategy: AccountJWTStrategy | None = getattr(state, "jwt_strategy", None)
-    if strategy is None:
-        settings: Settings = state.settings
-        strategy = AccountJWTStrategy(settings.secret_key, settings.auth_token_lifetime_seconds)
-        state.jwt_strategy = strategy
-    return strategy
+    """The service's strategy. Async: a sync dependency would cost a thread hop."""
+    return runtime_of(request).jwt_strategy
 
 
 class SignInCookieTransport(CookieTransport):

@@ -1,8 +1,13 @@
-"""The account mails (email verification, password reset), sent through the email notifier.
+"""The account mails (email verification, password reset), sent through the outbox.
 
 Each is a plain-text and an HTML body with the same words, from the catalogue in app/i18n,
 in the language of the request that caused it (the language picked on our pages, else
 Accept-Language, else DEFAULT_LANGUAGE); its link opens our page in that language.
+
+Each mail is a notification of the service's own (no account sent it, so no account's API
+reads it), written in the transaction of the account change that caused it and delivered
+like any other: by the email channel's notifier, with retries and a status. An operator
+reads its body without the link's token (`without_tokens`).
 
 Each recipient gets at most RATE_LIMIT_MAIL_PER_RECIPIENT of them: a backstop behind the
 routes' own counts, which holds back (and logs) a mail without telling the caller, since
@@ -11,38 +16,40 @@ whether a mail is made at all depends on whether the address has an account.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlencode
 
-from fastapi import BackgroundTasks, Request
+from fastapi import Request
 
 from app.core.config import Settings
-from app.core.interfaces import DeliveryOutcome, OutgoingMessage
+from app.core.dependencies import runtime_of
+from app.core.errors import AppError
+from app.core.interfaces import OutgoingMessage
 from app.core.logging import mask_email
-from app.core.plugins import PluginRegistry
 from app.core.rate_limits import RateLimiter, RateLimitScope, mailbox_key
 from app.i18n import LANGUAGE_PARAMETER, Language, request_language, translator
+from app.notifications.models import Notification
+from app.notifications.schemas import NotificationCreate
+from app.notifications.service import NotificationService
 
 logger = logging.getLogger(__name__)
 
 EMAIL_CHANNEL = "email"
-# Where a request keeps the tasks that run after its answer is sent.
-AFTER_ANSWER_STATE = "account_mails_after_answer"
 VERIFY_EMAIL_PATH = "/verify-email"
 RESET_PASSWORD_PATH = "/reset-password"  # noqa: S105 - a page, not a password
-
-# send_verification_mail, send_password_reset_mail:
-# (settings, plugins, email, token, language) → sent?
-AccountMailSender = Callable[[Settings, PluginRegistry, str, str, Language], Awaitable[bool]]
+# The query parameter of a mailed link that holds its secret.
+TOKEN_PARAMETER = "token"  # noqa: S105 - a parameter's name
 
 
 def public_link(settings: Settings, path: str, token: str, language: Language) -> str:
     """A link for a mail: PUBLIC_BASE_URL + path + ?token=…, pointing at one of our pages
     (in the mail's language)."""
-    query = urlencode({"token": token, LANGUAGE_PARAMETER: language.value})
+    query = urlencode({TOKEN_PARAMETER: token, LANGUAGE_PARAMETER: language.value})
     return f"{settings.public_base_url.rstrip('/')}{path}?{query}"
 
 
@@ -149,91 +156,71 @@ def mail_language(request: Request | None, settings: Settings) -> Language:
     )
 
 
-async def send_account_mail(plugins: PluginRegistry, message: OutgoingMessage) -> bool:
-    """Send one account mail now; say whether it went out.
+class AccountMails:
+    """The account mails of one request, into the outbox as notifications of the service's own.
 
-    A failure is logged, not raised: the request that caused the mail (register,
-    forgot-password) must answer the same either way, and the user can ask again.
+    Each is written in the session's transaction (the caller commits it, with the account
+    change that caused it) and then enqueued like any notification: delivered by the email
+    channel's notifier, retried, its status kept.
     """
-    notifier = plugins.notifier_for(EMAIL_CHANNEL)
-    recipient = mask_email(message.to[0])
-    if notifier is None:
-        logger.error("no %s notifier is installed: mail to %s not sent", EMAIL_CHANNEL, recipient)
-        return False
-    try:
-        result = await notifier.send(message)
-    except Exception:
-        logger.exception("notifier %r failed to send mail to %s", notifier.name, recipient)
-        return False
-    if result.outcome is not DeliveryOutcome.DELIVERED:
-        logger.error(
-            "notifier %r did not deliver mail to %s: %s", notifier.name, recipient, result.error
+
+    def __init__(self, outbox: NotificationService, limiter: RateLimiter | None) -> None:
+        self.outbox = outbox
+        self.limiter = limiter
+
+    async def add(self, message: OutgoingMessage) -> Notification | None:
+        """Add the mail to the session, unless its recipient has had their share or it
+        cannot be delivered (then say so in the log): None.
+
+        Never raised: the request that caused the mail (register, forgot-password) must
+        answer the same either way, and the user can ask again.
+        """
+        recipient = message.to[0]
+        if self.limiter is not None and not await self.limiter.allows(
+            RateLimitScope.MAIL_RECIPIENT, mailbox_key(recipient)
+        ):
+            logger.warning(
+                "account mail to %s held back: RATE_LIMIT_MAIL_PER_RECIPIENT reached",
+                mask_email(recipient),
+            )
+            return None
+        payload = NotificationCreate(
+            channel=message.channel,
+            to=message.to,
+            subject=message.subject,
+            text=message.text,
+            html=message.html,
+            metadata=message.metadata,
         )
-        return False
-    return True
+        try:
+            return self.outbox.add_own_message(payload)
+        except AppError as exc:
+            logger.error("account mail to %s not sent: %s", mask_email(recipient), exc.message)
+            return None
+
+    async def enqueue(self, notification: Notification) -> None:
+        """Hand a committed mail to delivery."""
+        await self.outbox.enqueue_committed(notification)
 
 
-async def send_verification_mail(
-    settings: Settings, plugins: PluginRegistry, email: str, token: str, language: Language
-) -> bool:
-    message = verification_message(settings, email, token, language)
-    return await send_account_mail(plugins, message)
+async def answer_in_even_time(request: Request) -> AsyncIterator[None]:
+    """A route dependency: the answer leaves ACCOUNT_MAIL_ANSWER_SECONDS after the request
+    came in, whatever the route did.
 
-
-async def send_password_reset_mail(
-    settings: Settings, plugins: PluginRegistry, email: str, token: str, language: Language
-) -> bool:
-    message = password_reset_message(settings, email, token, language)
-    return await send_account_mail(plugins, message)
-
-
-async def send_account_mails_after_answer(request: Request, background: BackgroundTasks) -> None:
-    """A route dependency: account mails of this request go out after its answer.
-
-    Sending can take seconds (SMTP, an API). Waiting for it would make forgot-password
-    answer visibly slower for an address that has an account than for one that has not.
+    Forgot-password and request-verify-token write a mail only for an address that has an
+    account; without this, the time that takes would tell which addresses have one.
     """
-    setattr(request.state, AFTER_ANSWER_STATE, background)
+    clock = asyncio.get_running_loop()
+    due = clock.time() + runtime_of(request).settings.account_mail_answer_seconds
+    yield
+    await asyncio.sleep(max(0.0, due - clock.time()))
 
 
-async def send_after_answer(
-    request: Request | None,
-    send: AccountMailSender,
-    settings: Settings,
-    plugins: PluginRegistry,
-    email: str,
-    token: str,
-) -> None:
-    """Send an account mail after the answer where the route allows it, else now."""
-    limiter: RateLimiter | None = None
-    background: BackgroundTasks | None = None
-    if request is not None:
-        limiter = request.app.state.rate_limiter
-        background = getattr(request.state, AFTER_ANSWER_STATE, None)
-    language = mail_language(request, settings)
-    arguments = (limiter, send, settings, plugins, email, token, language)
-    if background is None:
-        await send_within_cap(*arguments)
-    else:
-        background.add_task(send_within_cap, *arguments)
+# A secret link's token as it appears in a mail's text (`?token=…`) and HTML (`&amp;token=…`).
+TOKEN_IN_LINK = re.compile(rf"([?&](?:amp;)?{TOKEN_PARAMETER}=)[^&\s\"'<>]+")
+REDACTED = "REDACTED"
 
 
-async def send_within_cap(
-    limiter: RateLimiter | None,
-    send: AccountMailSender,
-    settings: Settings,
-    plugins: PluginRegistry,
-    email: str,
-    token: str,
-    language: Language,
-) -> bool:
-    """`send` the mail unless its recipient has had their share (then say so in the log)."""
-    if limiter is not None and not await limiter.allows(
-        RateLimitScope.MAIL_RECIPIENT, mailbox_key(email)
-    ):
-        logger.warning(
-            "account mail to %s held back: RATE_LIMIT_MAIL_PER_RECIPIENT reached",
-            mask_email(email),
-        )
-        return False
-    return await send(settings, plugins, email, token, language)
+def without_tokens(body: str | None) -> str | None:
+    """A mail's body as an operator may read it: each link's token replaced by REDACTED."""
+    return None if body is None else TOKEN_IN_LINK.sub(rf"\g<1>{REDACTED}", body)

@@ -25,6 +25,7 @@ from app import PROJECT_SLUG
 from app.accounts.models import JTI_LENGTH, OAuthState
 from app.core.config import Settings
 from app.core.database import Database
+from app.core.dependencies import runtime_of
 from app.core.errors import AppError
 from app.core.logging import get_api_logger
 from app.core.single_use import CLEANUP_INTERVAL_SECONDS, SingleUseRows
@@ -158,10 +159,5 @@ def _refused(provider: str, why: str, reason: str) -> InvalidOAuthState:
 
 
 async def get_oauth_states(request: Request) -> OAuthStates:
-    """The app's state store, made once. Async: a sync dependency would cost a thread hop."""
-    app_state = request.app.state
-    states: OAuthStates | None = getattr(app_state, "oauth_states", None)
-    if states is None:
-        states = OAuthStates.of(app_state.settings, app_state.database)
-        app_state.oauth_states = states
-    return states
+    """The service's state store. Async: a sync dependency would cost a thread hop."""
+    return runtime_of(request).oauth_states

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -21,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import joinedload
 
 from app.accounts.mails import (
-    send_after_answer,
-    send_password_reset_mail,
-    send_verification_mail,
+    AccountMails,
+    mail_language,
+    password_reset_message,
+    verification_message,
 )
 from app.accounts.models import OAuthAccount, User
 from app.accounts.oauth_login import (
@@ -34,11 +37,13 @@ from app.accounts.oauth_login import (
 from app.accounts.schemas import PROFILE_FIELD_NAMES, MeUpdate, UserUpdate
 from app.core.config import Settings
 from app.core.context import set_current_user
+from app.core.dependencies import DatabaseDep, runtime_of
 from app.core.errors import AppError
-from app.core.interfaces import SocialProfile
+from app.core.interfaces import OutgoingMessage, SocialProfile
 from app.core.plugins import PluginRegistry
 from app.core.rate_limits import RateLimitScope, limit_email_change
 from app.notifications.models import Notification
+from app.notifications.service import notification_service
 from app.signed_api.keys import revoke_all_api_keys
 
 logger = logging.getLogger(__name__)
@@ -84,6 +89,29 @@ class UserDatabase(SQLAlchemyUserDatabase[User, int]):
     would add a second query there.
     """
 
+    # While set, a new or changed user is written but not committed: the user manager
+    # commits it together with the mails the change causes.
+    holding_commits = False
+
+    async def create(self, create_dict: dict[str, Any]) -> User:
+        if not self.holding_commits:
+            return await super().create(create_dict)
+        user = User(**create_dict)
+        self.session.add(user)
+        await self.session.flush()
+        await self.session.refresh(user)
+        return user
+
+    async def update(self, user: User, update_dict: dict[str, Any]) -> User:
+        if not self.holding_commits:
+            return await super().update(user, update_dict)
+        for key, value in update_dict.items():
+            setattr(user, key, value)
+        self.session.add(user)
+        await self.session.flush()
+        await self.session.refresh(user)
+        return user
+
     async def get(self, id: int) -> User | None:
         statement = select(User).options(joinedload(User.oauth_accounts)).filter_by(id=id)
         result = await self.session.execute(statement)
@@ -98,9 +126,22 @@ class UserDatabase(SQLAlchemyUserDatabase[User, int]):
 
 
 class UserManager(IntegerIDMixin, BaseUserManager[User, int]):
-    """fastapi-users' manager with our secrets, mails, password rules and OAuth profile."""
+    """fastapi-users' manager with our secrets, mails, password rules and OAuth profile.
 
-    def __init__(self, user_db: UserDatabase, *, settings: Settings, plugins: PluginRegistry):
+    `mails` is where its account mails go (the outbox); without it (the operator's
+    commands, which mail no one) a mail is an error.
+    """
+
+    user_db: UserDatabase
+
+    def __init__(
+        self,
+        user_db: UserDatabase,
+        *,
+        settings: Settings,
+        plugins: PluginRegistry,
+        mails: AccountMails | None = None,
+    ):
         super().__init__(
             user_db,
             password_helper=password_helper(
@@ -110,6 +151,9 @@ class UserManager(IntegerIDMixin, BaseUserManager[User, int]):
         self.settings = settings
         self.plugins = plugins
         self.session = user_db.session
+        self._mails = mails
+        # Mails written in the transaction under way, enqueued once it is committed.
+        self._uncommitted_mails: list[Notification] = []
         self.reset_password_token_secret = settings.secret_key
         self.reset_password_token_lifetime_seconds = settings.reset_password_token_lifetime_seconds
         self.verification_token_secret = settings.secret_key
@@ -139,16 +183,64 @@ class UserManager(IntegerIDMixin, BaseUserManager[User, int]):
     async def on_after_request_verify(
         self, user: User, token: str, request: Request | None = None
     ) -> None:
-        await send_after_answer(
-            request, send_verification_mail, self.settings, self.plugins, user.email, token
-        )
+        language = mail_language(request, self.settings)
+        await self._mail(verification_message(self.settings, user.email, token, language))
 
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
     ) -> None:
-        await send_after_answer(
-            request, send_password_reset_mail, self.settings, self.plugins, user.email, token
-        )
+        language = mail_language(request, self.settings)
+        await self._mail(password_reset_message(self.settings, user.email, token, language))
+
+    @property
+    def mails(self) -> AccountMails:
+        if self._mails is None:
+            raise RuntimeError("this user manager has no outbox for account mails")
+        return self._mails
+
+    async def _mail(self, message: OutgoingMessage) -> None:
+        """Write an account mail into the transaction of the call under way (`_committed`)."""
+        notification = await self.mails.add(message)
+        if notification is not None:
+            self._uncommitted_mails.append(notification)
+
+    @asynccontextmanager
+    async def _committed(self) -> AsyncIterator[None]:
+        """Commit what the call changes with the mails it writes, in one transaction, then
+        enqueue the mails.
+
+        A crash before the commit leaves neither the change nor its mail; after it, both
+        (the dispatcher enqueues a committed row whose message was never sent). A call
+        inside another (register's verification mail) leaves the commit to the outer one.
+        """
+        if self.user_db.holding_commits:
+            yield
+            return
+        self.user_db.holding_commits = True
+        try:
+            yield
+            await self.session.commit()
+        finally:
+            self.user_db.holding_commits = False
+            mails, self._uncommitted_mails = self._uncommitted_mails, []
+        for notification in mails:
+            await self.mails.enqueue(notification)
+
+    async def create(
+        self, user_create: Any, safe: bool = False, request: Request | None = None
+    ) -> User:
+        async with self._committed():
+            return await super().create(user_create, safe, request)
+
+    async def update(
+        self, user_update: Any, user: User, safe: bool = False, request: Request | None = None
+    ) -> User:
+        async with self._committed():
+            return await super().update(user_update, user, safe, request)
+
+    async def forgot_password(self, user: User, request: Request | None = None) -> None:
+        async with self._committed():
+            await super().forgot_password(user, request)
 
     async def on_after_update(
         self, user: User, update_dict: dict[str, Any], request: Request | None = None
@@ -168,7 +260,8 @@ class UserManager(IntegerIDMixin, BaseUserManager[User, int]):
         if user.email_unproven_from_provider:
             logger.info("user %s: no verification mail to an unproven provider email", user.id)
             return
-        await super().request_verify(user, request)
+        async with self._committed():
+            await super().request_verify(user, request)
 
     async def verify(self, token: str, request: Request | None = None) -> User:
         try:
@@ -342,9 +435,11 @@ class UserManager(IntegerIDMixin, BaseUserManager[User, int]):
         if "password" in values or ("email" in values and values["email"] != user.email):
             # A guess at the current password is a login attempt: counted like one, per
             # account, so a stolen session cannot try passwords at full speed.
-            await request.app.state.rate_limiter.check(RateLimitScope.LOGIN, f"user:{user.id}")
+            await runtime_of(request).rate_limiter.check(RateLimitScope.LOGIN, f"user:{user.id}")
             self._check_current_password(user, current_password)
-        await limit_email_change(request.app.state.rate_limiter, user.id, user.email, changes.email)
+        await limit_email_change(
+            runtime_of(request).rate_limiter, user.id, user.email, changes.email
+        )
         update = UserUpdate.model_validate(values)
         try:
             return await self.update(update, user, safe=True, request=request)
@@ -377,13 +472,12 @@ class UserManager(IntegerIDMixin, BaseUserManager[User, int]):
             )
 
 
-async def get_db_session(request: Request) -> AsyncSession:
+async def get_db_session(database: DatabaseDep) -> AsyncSession:
     """The request's session (the task-scoped one the CRUD mixin also uses).
 
     Async on purpose: a sync dependency runs in a worker thread, outside the request's task.
     """
-    session: AsyncSession = request.app.state.database.scoped_session()
-    return session
+    return database.scoped_session()
 
 
 async def get_user_db(
@@ -395,8 +489,11 @@ async def get_user_db(
 async def get_user_manager(
     request: Request, user_db: Annotated[UserDatabase, Depends(get_user_db)]
 ) -> UserManager:
-    state = request.app.state
-    return UserManager(user_db, settings=state.settings, plugins=state.plugins)
+    runtime = runtime_of(request)
+    # The mails go into the user's session: one transaction holds the change and its mail.
+    outbox = notification_service(runtime, user_db.session)
+    mails = AccountMails(outbox, runtime.rate_limiter)
+    return UserManager(user_db, settings=runtime.settings, plugins=runtime.plugins, mails=mails)
 
 
 UserManagerDep = Annotated[UserManager, Depends(get_user_manager)]

@@ -8,6 +8,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from app.accounts.mails import without_tokens
 from app.core.orm.query import Page
 from app.notifications.models import Notification
 from app.notifications.schemas import NotificationRead, NotificationSummary
@@ -64,9 +65,10 @@ class AdminApiKeyRead(BaseModel):
 
 
 class AdminNotificationSummary(NotificationSummary):
-    """A notification in an operator's list: the caller's summary, with whose it is."""
+    """A notification in an operator's list: the caller's summary, with whose it is (no
+    one's, `user_id` null, for the service's own mail)."""
 
-    user_id: int
+    user_id: int | None
     api_key_id: int | None
 
     @classmethod
@@ -75,12 +77,18 @@ class AdminNotificationSummary(NotificationSummary):
 
 
 class AdminNotificationRead(NotificationRead):
-    user_id: int
+    """A notification with its bodies. The service's own mail is shown without the secret
+    of its link (an operator has no business with someone's reset token): REDACTED."""
+
+    user_id: int | None
     api_key_id: int | None
 
     @classmethod
     def of(cls, notification: Notification) -> AdminNotificationRead:
-        return cls.model_validate(_with_owner(NotificationRead.of(notification), notification))
+        read = cls.model_validate(_with_owner(NotificationRead.of(notification), notification))
+        if notification.user_id is None:
+            read.text, read.html = without_tokens(read.text), without_tokens(read.html)
+        return read
 
 
 def _with_owner(read: BaseModel, notification: Notification) -> dict[str, object]:

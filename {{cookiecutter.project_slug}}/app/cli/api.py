@@ -14,7 +14,7 @@ from typing import Any
 import click
 import httpx
 
-from app.cli.runtime import EXIT_OK, EXIT_USAGE, Job, Runtime, pass_runtime
+from app.cli.terminal import EXIT_OK, EXIT_USAGE, Job, Terminal, pass_terminal
 from app.client.signing import SignedAuth
 from app.notifications.models import NotificationStatus
 
@@ -55,7 +55,7 @@ def describe_failure(response: httpx.Response) -> str:
 
 
 async def call_api(
-    runtime: Runtime,
+    terminal: Terminal,
     method: str,
     path: str,
     *,
@@ -64,7 +64,7 @@ async def call_api(
     headers: dict[str, str] | None = None,
 ) -> int:
     """One signed request; its JSON answer on stdout, or the refusal on stderr."""
-    environ = runtime.environ
+    environ = terminal.environ
     access_key = environ.get(ACCESS_KEY_VARIABLE, "").strip()
     secret_key = environ.get(SECRET_KEY_VARIABLE, "").strip()
     missing = [
@@ -73,7 +73,7 @@ async def call_api(
         if not value
     ]
     if missing:
-        return runtime.fail(f"set {' and '.join(missing)} (from creating an API key)", EXIT_USAGE)
+        return terminal.fail(f"set {' and '.join(missing)} (from creating an API key)", EXIT_USAGE)
     # A trailing slash makes the base URL's own path (if any) a prefix of the API path.
     base_url = environ.get(BASE_URL_VARIABLE, "").strip() or DEFAULT_BASE_URL
     base_url = base_url.rstrip("/") + "/"
@@ -81,21 +81,21 @@ async def call_api(
         async with httpx.AsyncClient(
             base_url=base_url,
             auth=SignedAuth(access_key, secret_key),
-            transport=runtime.transport,
+            transport=terminal.transport,
             timeout=TIMEOUT_SECONDS,
         ) as client:
             response = await client.request(
                 method, path, json=json_body, params=params, headers=headers
             )
     except httpx.HTTPError as exc:
-        return runtime.fail(f"cannot reach {base_url}: {type(exc).__name__}: {exc}")
+        return terminal.fail(f"cannot reach {base_url}: {type(exc).__name__}: {exc}")
     if not response.is_success:
-        return runtime.fail(describe_failure(response))
+        return terminal.fail(describe_failure(response))
     try:
         answer: Any = response.json()
     except ValueError:
         answer = response.text
-    runtime.print_json(answer)
+    terminal.print_json(answer)
     return EXIT_OK
 
 
@@ -113,9 +113,9 @@ async def call_api(
 @click.option(
     "--idempotency-key", help="The same key again returns the first notification instead."
 )
-@pass_runtime
+@pass_terminal
 def send(
-    runtime: Runtime,
+    terminal: Terminal,
     channel: str,
     recipients: tuple[str, ...],
     subject: str | None,
@@ -129,15 +129,15 @@ def send(
     optional = {"subject": subject, "html": html, "metadata": metadata}
     body.update({name: value for name, value in optional.items() if value is not None})
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-    return call_api(runtime, "POST", NOTIFICATIONS_PATH, json_body=body, headers=headers)
+    return call_api(terminal, "POST", NOTIFICATIONS_PATH, json_body=body, headers=headers)
 
 
 @click.command(epilog=KEY_HELP)
 @click.argument("notification_id", metavar="ID", type=click.IntRange(min=1))
-@pass_runtime
-def status(runtime: Runtime, notification_id: int) -> Job:
+@pass_terminal
+def status(terminal: Terminal, notification_id: int) -> Job:
     """Show one notification and how its delivery went."""
-    return call_api(runtime, "GET", f"{NOTIFICATIONS_PATH}/{notification_id}")
+    return call_api(terminal, "GET", f"{NOTIFICATIONS_PATH}/{notification_id}")
 
 
 @click.command("list", epilog=KEY_HELP)
@@ -149,10 +149,10 @@ def status(runtime: Runtime, notification_id: int) -> Job:
 )
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--size", type=click.IntRange(1, 100), default=20, show_default=True)
-@pass_runtime
-def list_notifications(runtime: Runtime, wanted_status: str | None, page: int, size: int) -> Job:
+@pass_terminal
+def list_notifications(terminal: Terminal, wanted_status: str | None, page: int, size: int) -> Job:
     """List your notifications, newest first."""
     params: dict[str, Any] = {"page": page, "size": size}
     if wanted_status is not None:
         params["status"] = wanted_status
-    return call_api(runtime, "GET", NOTIFICATIONS_PATH, params=params)
+    return call_api(terminal, "GET", NOTIFICATIONS_PATH, params=params)

@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     auth_cookie_secure: bool | None = None
     verify_token_lifetime_seconds: int = Field(default=86400, gt=0)
     reset_password_token_lifetime_seconds: int = Field(default=3600, gt=0)
+    # Forgot-password and request-verify-token answer this long after the request, whether
+    # or not they wrote a mail: longer than writing one takes, so that the time never tells
+    # whether an address has an account.
+    account_mail_answer_seconds: float = Field(default=0.1, ge=0)
     # How long a provider sign-in may take between authorize and callback (state, CSRF cookie).
     oauth_state_lifetime_seconds: int = Field(default=600, gt=0)
     password_min_length: int = Field(default=8, ge=1)
@@ -136,6 +140,10 @@ class Settings(BaseSettings):
     max_active_api_keys: int = Field(default=3, ge=1)
     max_whitelist_entries: int = Field(default=10, ge=1)
     signature_tolerance_seconds: int = Field(default=300, gt=0)
+    # Each process reads a key at most this often: a key stopped, deleted or whitelisted
+    # elsewhere (another process, the command line) is honoured within this time; 0 reads
+    # it on every request. Changes made through the process itself apply at once.
+    api_key_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     # Peers whose X-Forwarded-For is believed (addresses or CIDR ranges, comma-separated).
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
         default_factory=list

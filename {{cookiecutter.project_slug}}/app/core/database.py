@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -38,6 +39,10 @@ def to_async_url(url: str) -> URL:
     return parsed
 
 
+# A pooled connection idle longer than this is pinged before use (see _test_idle_connections).
+IDLE_TEST_SECONDS = 1.0
+IDLE_SINCE = "idle_since"
+
 # How long a SQLite write waits for another connection's write to finish.
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
 
@@ -55,10 +60,7 @@ class Database:
         self.url = to_async_url(url)
         engine_options: dict[str, Any] = {"echo": echo}
         if self.url.get_backend_name() != "sqlite":
-            # A server may drop idle connections (a SQLite file cannot): test each on checkout.
-            engine_options.update(
-                pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
-            )
+            engine_options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
         else:
             # One writer at a time: under a burst a write may wait for the lock for seconds,
             # which beats failing with "database is locked" (the driver gives up after 5 s).
@@ -71,6 +73,8 @@ class Database:
         self._watch_queries()
         if self.backend == "sqlite":
             self._tune_sqlite()
+        else:
+            self._test_idle_connections()
 
     @property
     def backend(self) -> str:
@@ -113,6 +117,38 @@ class Database:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+    def _test_idle_connections(self) -> None:
+        """A server may drop a connection (a restart, an idle timeout, a proxy): a pooled one
+        that sat idle for a while is tested with a ping before use, and replaced if dead.
+
+        Not every checkout, as `pool_pre_ping` would: under load that is one more round
+        trip per request, for connections that were in use a moment ago. One that dies
+        in use fails its statement, and SQLAlchemy then replaces every connection the pool
+        held before the failure.
+        """
+        sync_engine = self.engine.sync_engine
+        dialect = sync_engine.dialect
+
+        @event.listens_for(sync_engine, "checkin")
+        def _mark_idle(dbapi_connection: Any, record: Any) -> None:
+            if record is not None:
+                record.info[IDLE_SINCE] = time.monotonic()
+
+        @event.listens_for(sync_engine, "checkout")
+        def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+            idle_since = record.info.get(IDLE_SINCE)
+            if idle_since is None or time.monotonic() - idle_since < IDLE_TEST_SECONDS:
+                return
+            try:
+                alive = dialect.do_ping(dbapi_connection)
+            except Exception as exc:
+                if not dialect.is_disconnect(cast(Any, exc), dbapi_connection, None):
+                    raise
+                alive = False
+            if not alive:
+                # The pool then opens a fresh connection in its place (and tries again).
+                raise DisconnectionError("a pooled connection was found dead")
 
     def _watch_queries(self) -> None:
         logger = get_db_logger()

@@ -1,13 +1,13 @@
 # mypy: disable-error-code="empty-body"
 """The hooks a plugin may implement. Each hands back one kind of thing; core never names a plugin.
 
-pluggy hooks are synchronous: a hook with async work to do returns an awaitable, and core
-awaits it.
+Starting and stopping are not hooks: a notifier or provider a hook hands back may have
+`async start(ports)` and `async close()` (app/core/interfaces.py), which core calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -15,7 +15,8 @@ import pluggy
 from app import PROJECT_SLUG
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter, FastAPI
+    import click
+    from fastapi import APIRouter
 
     from app.core.config import Settings
     from app.core.interfaces import Notifier, OAuthProvider
@@ -44,10 +45,9 @@ def register_routers(settings: Settings) -> Sequence[APIRouter]:
 
 
 @hookspec
-def startup(app: FastAPI) -> Awaitable[None] | None:
-    """Run when the service starts, after the database is ready; may return an awaitable."""
+def register_commands() -> Sequence[click.Command]:
+    """Return click commands to add to the service's command line (`--help` lists them).
 
-
-@hookspec
-def shutdown(app: FastAPI) -> Awaitable[None] | None:
-    """Run when the service stops, to close clients; may return an awaitable."""
+    A command returns a coroutine (its work) when it has async work to do; the command
+    line runs it. It reads its own settings, as the operator's commands do.
+    """

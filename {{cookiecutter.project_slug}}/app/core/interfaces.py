@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -42,6 +42,9 @@ class DeliveryOutcome(StrEnum):
     # The request reached the provider but its answer never came (a read timeout, a dropped
     # connection): the message may have gone out. Never retried on its own: an operator decides.
     UNKNOWN = "unknown"
+    # Set by delivery, never by a notifier: the recipient is on the suppression list (a hard
+    # bounce, a complaint), so nothing was sent to it.
+    SUPPRESSED = "suppressed"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,37 @@ class DeliveryResult:
     @classmethod
     def unknown(cls, error: str) -> DeliveryResult:
         return cls(DeliveryOutcome.UNKNOWN, error=error)
+
+    @classmethod
+    def suppressed(cls, error: str) -> DeliveryResult:
+        return cls(DeliveryOutcome.SUPPRESSED, error=error)
+
+
+class SuppressionReason(StrEnum):
+    BOUNCE = "bounce"  # a hard (permanent) bounce: the address does not exist
+    COMPLAINT = "complaint"  # the recipient marked a message as spam
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """An address of a channel that must not be sent to again, and why."""
+
+    channel: str
+    address: str
+    reason: SuppressionReason
+    # Where it came from, e.g. the provider's diagnostic and message id.
+    detail: str | None = None
+
+
+@runtime_checkable
+class SuppressionList(Protocol):
+    """The addresses delivery skips. A plugin that hears of bounces and complaints (a
+    provider's feedback endpoint) adds to it; delivery reports those recipients as
+    `suppressed` instead of sending to them."""
+
+    async def suppress(self, entries: Sequence[Suppression]) -> int:
+        """Add the entries (an address already on the list stays as it was); how many were new."""
+        ...
 
 
 @runtime_checkable
@@ -107,6 +141,90 @@ class RecipientRule(Protocol):
         that they were refused, so that an answer never says whether someone exists.
         """
         ...
+
+
+class LinkedAccountsUnavailable(Exception):
+    """The accounts could not be read or written just now (the database is away): trying
+    again later may work."""
+
+
+@dataclass(frozen=True)
+class AccountHolder:
+    """A user of the service, as a plugin that acts with the user's linked accounts sees it."""
+
+    user_id: int
+    email: str
+    is_active: bool
+    is_superuser: bool
+
+
+@dataclass(frozen=True)
+class LinkedAccount:
+    """A user's account at a sign-in provider, with the tokens its sign-in (or a refresh) left."""
+
+    id: int  # the link's own id: refreshed tokens are saved to it
+    user_id: int
+    provider: str
+    access_token: str
+    refresh_token: str | None
+    expires_at: int | None  # Unix time; None when the provider gave no expiry
+
+
+@runtime_checkable
+class LinkedAccounts(Protocol):
+    """Users and the accounts they linked at sign-in providers, for a plugin that acts with
+    a user's own provider tokens (a channel that sends with them). Every method raises
+    `LinkedAccountsUnavailable` when the accounts cannot be reached now."""
+
+    async def find_users(
+        self,
+        *,
+        user_ids: Collection[int] = (),
+        verified_emails: Collection[str] = (),
+        linked_to: str | None = None,
+    ) -> list[AccountHolder]:
+        """The users with these ids and those who verified one of these emails (in any case);
+        with `linked_to`, only those with an account at that provider."""
+        ...
+
+    async def linked_account(self, user_id: int, provider: str) -> LinkedAccount | None:
+        """The user's account at `provider` (the first linked), or None when there is none."""
+        ...
+
+    async def save_tokens(
+        self,
+        account_id: int,
+        *,
+        access_token: str,
+        expires_at: int | None,
+        refresh_token: str | None = None,
+    ) -> LinkedAccount | None:
+        """Store refreshed tokens on a linked account (a None `refresh_token` keeps the one it
+        has); the account as stored, or None when it was unlinked meanwhile."""
+        ...
+
+
+@dataclass(frozen=True)
+class PluginPorts:
+    """What core lends a notifier or provider when it starts it (`start(ports)`)."""
+
+    linked_accounts: LinkedAccounts
+
+
+@runtime_checkable
+class Startable(Protocol):
+    """A notifier or provider MAY have this: called once when the service starts (after the
+    database is ready), if it is configured. Open clients here, keep the ports it needs."""
+
+    async def start(self, ports: PluginPorts) -> None: ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """A notifier or provider MAY have this: called once when the service stops, to close
+    its clients (whether or not it was started)."""
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,15 @@ import re
 import time
 import uuid
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import RequestState, request_state_var
 from app.core.errors import RequestTooLargeError, error_body
 from app.core.logging import get_api_logger, mask_email
 
+# What the access log says of a request whose client left before the answer (as nginx).
+CLIENT_CLOSED_REQUEST = 499
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is kept only when it is short and harmless to echo into logs and headers.
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -80,6 +83,9 @@ class RequestContextMiddleware:
             await _send_error(
                 send, exc.status_code, exc.code, exc.message, exc.detail, *added_headers
             )
+        except ClientDisconnect:
+            # The client left while its body was being read: nobody is there to answer.
+            status_code = CLIENT_CLOSED_REQUEST
         except Exception:
             self.logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if response_started:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import inspect
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,12 +17,12 @@ from types import ModuleType
 from typing import TypeVar
 
 import pluggy
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 
 from app import PROJECT_SLUG
 from app.core import hookspecs
 from app.core.config import Settings
-from app.core.interfaces import Notifier, OAuthProvider
+from app.core.interfaces import Closable, Notifier, OAuthProvider, PluginPorts, Startable
 from app.core.logging import get_plugins_logger
 
 ENTRY_POINT_GROUP = f"{PROJECT_SLUG}.plugins"
@@ -158,21 +157,30 @@ class PluginRegistry:
         ranked = sorted(candidates, key=lambda n: (not n.is_configured, n.is_stand_in))
         return ranked[0] if ranked else None
 
-    def log_unconfigured(self) -> None:
+    def _items(self) -> list[OAuthProvider | Notifier]:
         items: list[OAuthProvider | Notifier] = [*self.oauth_providers.values()]
-        items += _flatten(list(self.notifiers.values()))
-        for item in items:
+        return items + _flatten(list(self.notifiers.values()))
+
+    def log_unconfigured(self) -> None:
+        for item in self._items():
             if not item.is_configured:
                 logger.warning(
                     "plugin %r is loaded but not configured: set its settings", item.name
                 )
 
-    async def startup(self, app: FastAPI) -> None:
-        for result in self.manager.hook.startup(app=app):
-            if inspect.isawaitable(result):
-                await result
+    async def start(self, ports: PluginPorts) -> None:
+        """Start every configured notifier and provider that has a `start(ports)`."""
+        for item in self._items():
+            if item.is_configured and isinstance(item, Startable):
+                await item.start(ports)
 
-    async def shutdown(self, app: FastAPI) -> None:
-        for result in self.manager.hook.shutdown(app=app):
-            if inspect.isawaitable(result):
-                await result
+    async def close(self) -> None:
+        """Close every notifier and provider that has a `close()`; one that fails is logged
+        and the others are still closed."""
+        for item in self._items():
+            if not isinstance(item, Closable):
+                continue
+            try:
+                await item.close()
+            except Exception:
+                logger.exception("plugin %r failed to close", item.name)

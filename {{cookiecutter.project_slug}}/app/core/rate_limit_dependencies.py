@@ -6,13 +6,14 @@ The counting is `app.core.rate_limits`; this only says whose count a request is.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, params
 from fastapi.routing import APIRoute
 
 from app.core.client_address import resolve_client_address
-from app.core.rate_limits import RateLimiter, RateLimitScope, mailbox_key
+from app.core.dependencies import runtime_of
+from app.core.rate_limits import RateLimitScope, mailbox_key
 
 # Requests whose peer the server does not know share one count.
 UNKNOWN_CLIENT = "unknown"
@@ -24,7 +25,7 @@ def client_address_of(request: Request) -> str:
         resolve_client_address(
             request.client.host if request.client else None,
             request.headers.getlist("x-forwarded-for"),
-            request.app.state.settings.trusted_proxies,
+            runtime_of(request).settings.trusted_proxies,
         )
         or UNKNOWN_CLIENT
     )
@@ -34,7 +35,7 @@ def rate_limited(scope: RateLimitScope) -> Callable[[Request], Awaitable[None]]:
     """A dependency counting the request against `scope`'s limit for its client address."""
 
     async def check(request: Request) -> None:
-        limiter: RateLimiter = request.app.state.rate_limiter
+        limiter = runtime_of(request).rate_limiter
         await limiter.check(scope, client_address_of(request))
 
     return check
@@ -47,7 +48,7 @@ def email_limited(scope: RateLimitScope) -> Callable[[Request], Awaitable[None]]
     async def check(request: Request) -> None:
         email = await _email_in_body(request)
         if email is not None:
-            limiter: RateLimiter = request.app.state.rate_limiter
+            limiter = runtime_of(request).rate_limiter
             await limiter.check(scope, mailbox_key(email))
 
     return check
@@ -69,9 +70,10 @@ def limit_routes(
     scope: RateLimitScope,
     *,
     per_email: RateLimitScope | None = None,
+    dependencies: Sequence[params.Depends] = (),
 ) -> APIRouter:
-    """`router` with `scope`'s limit on the named routes only (login, not logout), and
-    `per_email`'s limit on the email address they name."""
+    """`router` with `scope`'s limit on the named routes only (login, not logout),
+    `per_email`'s limit on the email address they name, and `dependencies` of their own."""
     limited, others = APIRouter(), APIRouter()
     for route in router.routes:
         named = isinstance(route, APIRoute) and route.name in route_names
@@ -79,6 +81,7 @@ def limit_routes(
     checks = [Depends(rate_limited(scope))]
     if per_email is not None:
         checks.append(Depends(email_limited(per_email)))
+    checks.extend(dependencies)
     combined = APIRouter()
     combined.include_router(limited, dependencies=checks)
     combined.include_router(others)

@@ -42,21 +42,23 @@ class SingleUseRows:
     async def spend(self, expires_at: float, **values: Any) -> bool:
         """Write the token's row, valid until `expires_at` (Unix time); False if spent already.
 
-        Its own short transaction: the token is spent even if what follows fails.
+        Its own short transaction: the token is spent even if what follows fails. A Core
+        statement on a plain connection: it runs on every signed request, and an ORM
+        session would add its own bookkeeping for nothing.
         """
-        async with self.database.sessionmaker() as session:
+        async with self.database.engine.connect() as connection:
             try:
-                await session.execute(
-                    insert(self.model).values(
+                await connection.execute(
+                    insert(self.model.__table__).values(
                         **values, expires_at=datetime.fromtimestamp(expires_at, UTC)
                     ),
                     # A spent token breaking the unique column is the expected answer, not a
                     # failed query: the database logger leaves it out (app/core/database.py).
                     execution_options={"skip_user_error_events": True},
                 )
-                await session.commit()
+                await connection.commit()
             except IntegrityError:
-                await session.rollback()
+                await connection.rollback()
                 return False
         await self.clean_up_if_due()
         return True

@@ -1,4 +1,4 @@
-"""The `notification` table: the outbox that delivery works from.
+"""The `notification` table, the outbox that delivery works from; and the suppression list.
 
 A row is written in the request that accepts it and is the only record of the work: the
 broker merely carries "deliver row N now". Delivery moves a row through
@@ -33,6 +33,17 @@ class NotificationStatus(StrEnum):
     # The provider may or may not have sent it (its answer never came): not retried, so
     # that no one gets it twice; an operator decides. `last_error` says what happened.
     UNKNOWN = "unknown"
+
+
+class RecipientStatus(StrEnum):
+    """Where one recipient of a notification stands."""
+
+    PENDING = "pending"  # not attempted yet, or its attempt is under way
+    DELIVERED = "delivered"
+    SUPPRESSED = "suppressed"  # on the suppression list: not sent, and not to be
+    RETRYING = "retrying"  # nothing sent yet; tried again later
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # the provider may have it; not sent again on its own
 
 
 # Statuses delivery never leaves on its own.
@@ -82,14 +93,41 @@ class Notification(BaseModel):
     delivered_recipients: Mapped[dict[str, str | None] | None] = mapped_column(
         JSON(none_as_null=True)
     )
+    # The others, as the last attempt left them: address → {"status": a RecipientStatus
+    # (suppressed, failed, retrying, unknown), "error": why}. Not named in either = pending.
+    undelivered_recipients: Mapped[dict[str, dict[str, str | None]] | None] = mapped_column(
+        JSON(none_as_null=True)
+    )
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), nullable=False)
+    # The account whose API key sent it; None for the service's own mail (account mails),
+    # which no account's API lists.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
     # Keys are never deleted as rows (a deleted key is marked so): a notification keeps its key.
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id", ondelete="SET NULL"))
     idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH))
     # What the first request asked for, so a key reused for a different request is refused.
     request_hash: Mapped[str | None] = mapped_column(String(REQUEST_HASH_LENGTH))
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
+
+ADDRESS_LENGTH = 320  # the longest email address (64 + @ + 255)
+SUPPRESSION_REASON_LENGTH = 16
+SUPPRESSION_DETAIL_LENGTH = 500
+
+
+class SuppressedRecipient(BaseModel):
+    """An address delivery skips on a channel: it bounced for good, or its owner complained.
+
+    Added by whatever hears of it (e.g. the SES plugin's feedback endpoint); delivery
+    reports such a recipient as `suppressed` and sends it nothing. Addresses are stored
+    lower-case, so that a differently written address is the same one.
+    """
+
+    __repr_fields__ = ("id", "channel", "address", "reason")
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    channel: Mapped[str] = mapped_column(String(CHANNEL_LENGTH), nullable=False)
+    address: Mapped[str] = mapped_column(String(ADDRESS_LENGTH), nullable=False)
+    # A SuppressionReason: "bounce" or "complaint".
+    reason: Mapped[str] = mapped_column(String(SUPPRESSION_REASON_LENGTH), nullable=False)
+    # Where it came from: the provider's diagnostic, its message id, the notification.
+    detail: Mapped[str | None] = mapped_column(String(SUPPRESSION_DETAIL_LENGTH))

@@ -13,6 +13,7 @@ from app.notifications.models import (
     SUBJECT_LENGTH,
     Notification,
     NotificationStatus,
+    RecipientStatus,
 )
 
 MAX_RECIPIENTS = 50
@@ -78,13 +79,54 @@ class NotificationSummary(BaseModel):
         return cls.model_validate(_fields(notification, cls))
 
 
+class RecipientOutcome(BaseModel):
+    """Where one recipient stands: each is sent a message of its own."""
+
+    address: str
+    status: RecipientStatus = Field(
+        description="`pending` (not attempted yet), `delivered`, `suppressed` (on the "
+        "suppression list after a hard bounce or a complaint: not sent), `retrying`, "
+        "`failed` or `unknown` (the provider may have it; not sent again on its own)."
+    )
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
 class NotificationRead(NotificationSummary):
     text: str | None
     html: str | None
+    recipients: list[RecipientOutcome] = Field(
+        description="Each recipient's outcome, in the order of `to`."
+    )
 
     @classmethod
     def of(cls, notification: Notification) -> NotificationRead:
-        return cls.model_validate(_fields(notification, cls))
+        return cls.model_validate(
+            {**_fields(notification, cls), "recipients": recipient_outcomes(notification)}
+        )
+
+
+def recipient_outcomes(notification: Notification) -> list[RecipientOutcome]:
+    delivered = notification.delivered_recipients or {}
+    undelivered = notification.undelivered_recipients or {}
+    outcomes = []
+    for address in dict.fromkeys(notification.recipients):  # an address named twice is one
+        if address in delivered:
+            outcome = RecipientOutcome(
+                address=address,
+                status=RecipientStatus.DELIVERED,
+                provider_message_id=delivered[address],
+            )
+        elif address in undelivered:
+            outcome = RecipientOutcome(
+                address=address,
+                status=RecipientStatus(undelivered[address]["status"] or "pending"),
+                error=undelivered[address].get("error"),
+            )
+        else:
+            outcome = RecipientOutcome(address=address, status=RecipientStatus.PENDING)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _fields(notification: Notification, schema: type[BaseModel]) -> dict[str, Any]:
@@ -92,6 +134,7 @@ def _fields(notification: Notification, schema: type[BaseModel]) -> dict[str, An
     return {
         name: renamed[name] if name in renamed else getattr(notification, name)
         for name in schema.model_fields
+        if name != "recipients"
     }
 
 

@@ -1,4 +1,5 @@
-"""Accepting notifications into the outbox, and reading them back (the caller's own only)."""
+"""Accepting notifications into the outbox (the callers' and the service's own mail), and
+reading them back (the caller's own only)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.dependencies import runtime_of
 from app.core.errors import AppError, ConflictError, NotFoundError
 from app.core.interfaces import RecipientRule, Sender
 from app.core.orm.base import utcnow
@@ -23,6 +25,9 @@ from app.core.orm.query import Page
 from app.core.plugins import PluginRegistry
 from app.notifications.models import IDEMPOTENCY_KEY_LENGTH, Notification, NotificationStatus
 from app.notifications.schemas import MAX_METADATA_DEPTH, MAX_RECIPIENTS, NotificationCreate
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 # Printable ASCII without spaces: what clients put in a header without surprises.
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]+$")
@@ -227,22 +232,12 @@ class NotificationService:
             if earlier is not None:
                 return Accepted(self._same_request(earlier, fingerprint), replayed=True)
 
-        notification = Notification(
-            channel=payload.channel,
-            recipients=list(payload.to),
-            subject=payload.subject,
-            text=payload.text,
-            html=payload.html,
-            metadata_=payload.metadata,
-            status=NotificationStatus.QUEUED.value,
-            attempts=0,
+        notification = self._queued_row(
+            payload,
             user_id=caller.user_id,
             api_key_id=caller.api_key_id,
             idempotency_key=idempotency_key,
             request_hash=fingerprint,
-            # The message enqueued below answers for the row until then; should it be
-            # lost, the dispatcher sends another.
-            lease_expires_at=utcnow() + timedelta(seconds=self.settings.delivery_lease_seconds),
         )
         self.session.add(notification)
         try:
@@ -256,10 +251,42 @@ class NotificationService:
             if earlier is None:
                 raise
             return Accepted(self._same_request(earlier, fingerprint), replayed=True)
+        await self.enqueue_committed(notification)
+        return Accepted(notification, replayed=False)
+
+    def add_own_message(self, payload: NotificationCreate) -> Notification:
+        """The service's own message (an account mail) as a row in the session's transaction.
+
+        It has no sender (`user_id` None) and no key: no caller's API reads it, and the
+        notifier is told it is the service's own. The caller commits it, with whatever
+        else the transaction holds, then calls `enqueue_committed`.
+        """
+        self.validate(payload)
+        notification = self._queued_row(payload)
+        self.session.add(notification)
+        return notification
+
+    async def enqueue_committed(self, notification: Notification) -> None:
+        """Hand a new, committed row to delivery."""
         if self.on_accepted is not None:
             self.on_accepted(notification)
         await self.enqueue(notification.id)
-        return Accepted(notification, replayed=False)
+
+    def _queued_row(self, payload: NotificationCreate, **owner: Any) -> Notification:
+        return Notification(
+            channel=payload.channel,
+            recipients=list(payload.to),
+            subject=payload.subject,
+            text=payload.text,
+            html=payload.html,
+            metadata_=payload.metadata,
+            status=NotificationStatus.QUEUED.value,
+            attempts=0,
+            # The message enqueued after the commit answers for the row until then;
+            # should it be lost (or the process stop first), the dispatcher sends another.
+            lease_expires_at=utcnow() + timedelta(seconds=self.settings.delivery_lease_seconds),
+            **owner,
+        )
 
     async def get(self, caller: NotificationCaller, notification_id: int) -> Notification:
         found = await Notification.filter_by(
@@ -310,15 +337,20 @@ class NotificationService:
         return earlier
 
 
-async def get_notification_service(request: Request) -> NotificationService:
-    state = request.app.state
+def notification_service(runtime: Runtime, session: AsyncSession) -> NotificationService:
+    """The service working in `session` (the request's, or one an account change uses)."""
     return NotificationService(
-        session=state.database.scoped_session(),
-        settings=state.settings,
-        plugins=state.plugins,
-        enqueue=state.delivery.enqueue,
-        on_accepted=state.metrics.notifications.count_accepted if state.metrics else None,
+        session=session,
+        settings=runtime.settings,
+        plugins=runtime.plugins,
+        enqueue=runtime.delivery.enqueue,
+        on_accepted=runtime.metrics.notifications.count_accepted if runtime.metrics else None,
     )
+
+
+async def get_notification_service(request: Request) -> NotificationService:
+    runtime = runtime_of(request)
+    return notification_service(runtime, runtime.database.scoped_session())
 
 
 NotificationServiceDep = Annotated[NotificationService, Depends(get_notification_service)]

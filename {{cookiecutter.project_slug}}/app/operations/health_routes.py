@@ -1,6 +1,7 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from app.core.dependencies import runtime_of
 from app.core.errors import error_body
 from app.operations.health import OK, UNAVAILABLE, check_health
 from app.operations.schemas import HealthResponse, LiveResponse
@@ -21,8 +22,8 @@ router = APIRouter(tags=["health"])
 )
 async def health(request: Request) -> JSONResponse:
     """Readiness: the database, and the broker and Redis where configured, answer."""
-    state = request.app.state
-    report = await check_health(state.database, state.settings)
+    runtime = runtime_of(request)
+    report = await check_health(runtime.database, runtime.settings)
     if report.ok:
         return JSONResponse({"status": OK, **report.parts})
     failing = report.failing

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.auth_backends import CurrentUser
 from app.accounts.user_manager import get_db_session
-from app.core.config import Settings
+from app.core.dependencies import SettingsDep
 from app.core.error_schemas import RowId
 from app.signed_api import keys as api_keys
 from app.signed_api.models import ApiKey, ApiKeyStatus, ApiWhitelist
@@ -34,14 +34,6 @@ KEY_NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-AppSettings = Annotated[Settings, Depends(_settings)]
-
-
 @router.get("", response_model=list[ApiKeyRead], responses=UNAUTHORIZED)
 async def list_api_keys(user: CurrentUser, session: Session) -> list[ApiKey]:
     return await api_keys.list_api_keys(session, user.id)
@@ -59,7 +51,7 @@ async def list_api_keys(user: CurrentUser, session: Session) -> list[ApiKey]:
 async def create_api_key(
     user: CurrentUser,
     session: Session,
-    settings: AppSettings,
+    settings: SettingsDep,
     payload: Annotated[ApiKeyCreate | None, Body()] = None,
 ) -> ApiKeyCreated:
     """Create a key. The answer holds `secret_key`: store it now, it is never shown again."""
@@ -85,7 +77,7 @@ async def create_api_key(
     },
 )
 async def update_api_key(
-    key_id: RowId, changes: ApiKeyUpdate, user: CurrentUser, session: Session, settings: AppSettings
+    key_id: RowId, changes: ApiKeyUpdate, user: CurrentUser, session: Session, settings: SettingsDep
 ) -> ApiKey:
     return await api_keys.update_api_key(session, settings, user.id, key_id, changes)
 
@@ -128,7 +120,7 @@ async def add_whitelist_entry(
     entry: WhitelistEntryCreate,
     user: CurrentUser,
     session: Session,
-    settings: AppSettings,
+    settings: SettingsDep,
 ) -> ApiWhitelist:
     return await api_keys.add_whitelist_entry(session, settings, user.id, key_id, entry.ip_address)
 

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 
 from app.core.client_address import resolve_client_address
 from app.core.context import set_current_user
+from app.core.dependencies import runtime_of
 from app.core.rate_limits import RateLimitScope
 from app.signed_api.signature import (
     API_KEY_HEADER,
@@ -56,11 +57,11 @@ async def verify_signed_request(
     known = request.scope.get(_CALLER_SCOPE_KEY)
     if isinstance(known, ApiCaller):
         return known  # SignedRoute checked this request already
-    state = request.app.state
+    runtime = runtime_of(request)
     client_address = resolve_client_address(
         request.client.host if request.client else None,
         request.headers.getlist("x-forwarded-for"),
-        state.settings.trusted_proxies,
+        runtime.settings.trusted_proxies,
     )
     caller = await authenticate_signed_request(
         SignedRequest(
@@ -71,14 +72,15 @@ async def verify_signed_request(
             client_address=client_address,
             read_body=request.body,
         ),
-        settings=state.settings,
-        database=state.database,
-        nonce_store=state.nonce_store,
+        settings=runtime.settings,
+        database=runtime.database,
+        nonce_store=runtime.nonce_store,
+        key_cache=runtime.key_cache,
     )
     set_current_user(caller.user_id, None)
     # Counted per key once the signature holds: forged requests naming someone's key
     # must not use up that key's allowance.
-    await state.rate_limiter.check(RateLimitScope.SIGNED_API, str(caller.api_key_id))
+    await runtime.rate_limiter.check(RateLimitScope.SIGNED_API, str(caller.api_key_id))
     request.scope[_CALLER_SCOPE_KEY] = caller
     return caller
 

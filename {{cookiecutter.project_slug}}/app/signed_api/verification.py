@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -32,6 +33,7 @@ from app.core.client_address import is_whitelisted
 from app.core.config import Settings
 from app.core.database import Database
 from app.core.errors import AppError
+from app.signed_api.key_cache import KEEPS_KEY_CACHE, KeyCache, KeyOwner, KnownKey
 from app.signed_api.models import ApiKey
 from app.signed_api.nonces import NonceStore
 from app.signed_api.secret_cipher import SecretUnreadableError, cipher_for
@@ -76,15 +78,6 @@ class AccountNotAllowedError(AppError):
 
 
 @dataclass(frozen=True, slots=True)
-class KeyOwner:
-    """The flags of a key's account that decide whether it may use the signed API."""
-
-    is_active: bool
-    is_verified: bool
-    is_superuser: bool
-
-
-@dataclass(frozen=True, slots=True)
 class ApiCaller:
     """Who sent a verified signed request."""
 
@@ -117,6 +110,7 @@ async def authenticate_signed_request(
     settings: Settings,
     database: Database,
     nonce_store: NonceStore,
+    key_cache: KeyCache,
     now: float | None = None,
 ) -> ApiCaller:
     now = time.time() if now is None else now
@@ -131,23 +125,22 @@ async def authenticate_signed_request(
             detail={"server_time": int(now), "tolerance_seconds": tolerance},
         )
 
-    found = await _find_key(database, access_key)
-    if found is None:
+    known = await key_cache.get(access_key, partial(_load_key, database, settings))
+    if known is None:
         raise SignedRequestError("This API key does not exist.", code="API_KEY_INVALID")
-    api_key, owner = found
+    api_key, owner = known.api_key, known.owner
     if not api_key.is_active:
         state = "deleted" if api_key.deleted_at is not None else "stopped"
         raise SignedRequestError(f"This API key is {state}.", code="API_KEY_INACTIVE")
 
-    try:
-        secret_key = cipher_for(settings).decrypt(api_key.encrypted_secret)
-    except SecretUnreadableError:
+    secret_key = known.secret_key
+    if secret_key is None:
         logger.error("API key %s: its secret cannot be decrypted", api_key.id)
         raise AppError(
             "The server cannot check this key's signatures now.",
             code="API_KEY_UNREADABLE",
             status_code=500,
-        ) from None
+        )
     expected = sign(
         secret_key,
         method=request.method,
@@ -164,8 +157,7 @@ async def authenticate_signed_request(
             code="SIGNATURE_INVALID",
         )
 
-    entries = [entry.ip_address for entry in api_key.whitelist]
-    if entries and not is_whitelisted(request.client_address, entries):
+    if known.whitelist and not is_whitelisted(request.client_address, known.whitelist):
         raise IpNotWhitelistedError(
             f"Requests from {request.client_address or 'an unknown address'} are not on "
             "this API key's whitelist.",
@@ -231,7 +223,7 @@ def _read_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
     return values[API_KEY_HEADER], timestamp, nonce, values[SIGNATURE_HEADER]
 
 
-async def _find_key(database: Database, access_key: str) -> tuple[ApiKey, KeyOwner] | None:
+async def _load_key(database: Database, settings: Settings, access_key: str) -> KnownKey | None:
     # Its own short session: the endpoint's transaction starts clean, and the loaded key
     # (whitelist included) stays readable after the session closes. The owner's flags come
     # in the same query.
@@ -246,7 +238,16 @@ async def _find_key(database: Database, access_key: str) -> tuple[ApiKey, KeyOwn
     if row is None:
         return None
     api_key, is_active, is_verified, is_superuser = row
-    return api_key, KeyOwner(bool(is_active), bool(is_verified), bool(is_superuser))
+    try:
+        secret_key: str | None = cipher_for(settings).decrypt(api_key.encrypted_secret)
+    except SecretUnreadableError:
+        secret_key = None
+    return KnownKey(
+        api_key=api_key,
+        owner=KeyOwner(bool(is_active), bool(is_verified), bool(is_superuser)),
+        whitelist=tuple(entry.ip_address for entry in api_key.whitelist),
+        secret_key=secret_key,
+    )
 
 
 async def _record_use(database: Database, api_key: ApiKey, now: datetime) -> None:
@@ -259,6 +260,7 @@ async def _record_use(database: Database, api_key: ApiKey, now: datetime) -> Non
             .where(ApiKey.id == api_key.id)
             # Being used is not a change to the key: keep `updated_at` as it is.
             .values(last_used_at=now, updated_at=ApiKey.updated_at)
+            .execution_options(**{KEEPS_KEY_CACHE: True})
         )
         await session.commit()
     set_committed_value(api_key, "last_used_at", now)

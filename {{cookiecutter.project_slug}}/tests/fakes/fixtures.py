@@ -1,62 +1,69 @@
-"""Fixtures of the provider fakes, loaded from `tests/conftest.py`.
+"""Fixtures of the provider-neutral OAuth servers (`tests/fakes/oauth_server.py`), loaded
+from `tests/conftest.py`.
 
-Each provider's fake module holds its own fixtures; a provider left out of the project
-takes its fake, and so its fixtures, along with it.
+Two providers, `alpha` and `beta`, each a real server on 127.0.0.1 for the whole session:
+one person may sign in with both (linking, takeover), and a state issued for one must be
+refused by the other. A module signs in through them by registering their plugins:
+
+    @pytest.fixture(scope="module")
+    def app_plugins(fake_provider_plugins: list[object]) -> list[object]:
+        return fake_provider_plugins
 """
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
-from fastapi import FastAPI
 
-from app.main import create_app
-from tests.conftest import build_test_settings, started
-from tests.fakes.base import FakeOAuthProvider
+from tests.fakes.oauth_server import FakeOAuthServer, FakeServerProvider, Person
+from tests.fakes.server import LiveServer
 
-PROVIDER_FAKES = ("tests.fakes.google", "tests.fakes.kakao")
-
-pytest_plugins = [
-    module for module in PROVIDER_FAKES if importlib.util.find_spec(module) is not None
-]
-# The providers whose fakes (and plugins) this project has.
-PROVIDERS = [module.rsplit(".", 1)[-1] for module in pytest_plugins]
-
-
-@pytest.fixture(params=PROVIDERS)
-def provider_fake(request: pytest.FixtureRequest) -> FakeOAuthProvider:
-    """Each provider fake of the project in turn, its plugin pointed at it."""
-    fake: FakeOAuthProvider = request.getfixturevalue(f"fake_{request.param}")
-    return fake
+# Who signs in at each provider unless a test says otherwise: two different people.
+PEOPLE = {
+    "alpha": Person(),
+    "beta": Person(
+        sub="7340012",
+        email="gildong@example.org",
+        name="홍길동",
+        nickname="gildong",
+        picture="https://images.example.org/gildong.jpg",
+        gender="male",
+        birthdate="1992-09-14",
+        phone_number="+821055501234",
+    ),
+}
 
 
-@pytest.fixture(params=PROVIDERS)
-def unconfigured_provider(request: pytest.FixtureRequest) -> str:
-    """Each provider plugin of the project in turn, without credentials."""
-    request.getfixturevalue(f"unconfigured_{request.param}")
-    name: str = request.param
-    return name
+@pytest.fixture(scope="session")
+def oauth_servers() -> Iterator[dict[str, FakeOAuthServer]]:
+    with ExitStack() as stack:
+        servers = {}
+        for name, person in PEOPLE.items():
+            fake = FakeOAuthServer(name, person)
+            fake.base_url = stack.enter_context(LiveServer(fake.app(), on_stop=fake.close)).url
+            servers[name] = fake
+        yield servers
 
 
 @pytest.fixture(scope="module")
-def providers_service(request: pytest.FixtureRequest, database_url: str) -> Iterator[FastAPI]:
-    """One app for a test module, every provider plugin pointed at its fake.
-
-    Building an app and resolving its routes costs more than most sign-in tests do; the
-    module's tests each start this one on an empty database instead (`providers_app`).
-    """
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for name in PROVIDERS:
-            fake, _ = request.getfixturevalue(f"{name}_server")
-            fake.reset()  # not configured with what the previous test left in its knobs
-            fake.point_plugin_here(monkeypatch)
-        yield create_app(build_test_settings(database_url))
+def fake_provider_plugins(oauth_servers: dict[str, FakeOAuthServer]) -> list[object]:
+    """The plugins of both providers, configured, for a module's `app_plugins`."""
+    return [FakeServerProvider(server) for server in oauth_servers.values()]
 
 
 @pytest.fixture
-async def providers_app(providers_service: FastAPI) -> AsyncIterator[FastAPI]:
-    """The module's app, started for one test on an empty database."""
-    async with started(providers_service) as application:
-        yield application
+def fake_alpha(oauth_servers: dict[str, FakeOAuthServer]) -> FakeOAuthServer:
+    """The alpha provider, back to cooperating and to its own person."""
+    fake = oauth_servers["alpha"]
+    fake.reset()
+    return fake
+
+
+@pytest.fixture
+def fake_beta(oauth_servers: dict[str, FakeOAuthServer]) -> FakeOAuthServer:
+    """The beta provider, back to cooperating and to its own person."""
+    fake = oauth_servers["beta"]
+    fake.reset()
+    return fake

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -17,9 +16,7 @@ from sqlalchemy import func, select
 
 from app.accounts.models import OAuthAccount, User
 from app.core.http import tls_context
-
-AUTH = "/api/v1/auth"
-ME = "/api/v1/users/me"
+from tests.support import AUTH, ME, bearer_of
 
 
 @dataclass
@@ -94,38 +91,20 @@ async def sign_in(
     return await callback(client, await consent(authorization_url, button))
 
 
-def bearer(callback_response: httpx.Response) -> dict[str, str]:
-    assert callback_response.status_code == 200, callback_response.text
-    body = callback_response.json()
-    assert body["token_type"] == "bearer"
-    return {"Authorization": f"Bearer {body['access_token']}"}
-
-
 async def me_after_sign_in(
     client: httpx.AsyncClient, provider: str, transport: str = "jwt"
 ) -> httpx.Response:
     """Sign in through the provider, then ask for the current user as that sign-in allows."""
     response = await sign_in(client, provider, transport)
     if transport == "jwt":
-        return await client.get(ME, headers=bearer(response))
+        return await client.get(ME, headers=bearer_of(response))
     assert response.status_code in (200, 204, 302, 303), response.text
     return await client.get(ME)
 
 
 async def stored_rows(app: FastAPI) -> tuple[int, int]:
     """How many users and linked provider accounts the database holds."""
-    async with app.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         users = await session.scalar(select(func.count()).select_from(User))
         links = await session.scalar(select(func.count()).select_from(OAuthAccount))
     return users or 0, links or 0
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The service's error shape, with this status and code."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"code", "message", "detail", "request_id"}
-    assert body["code"] == code
-    assert body["message"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body

@@ -19,7 +19,7 @@ from app.accounts.auth_backends import (
     LoginCookie,
     build_auth_backends,
 )
-from app.accounts.mails import send_account_mails_after_answer
+from app.accounts.mails import answer_in_even_time
 from app.accounts.models import User
 from app.accounts.routes.oauth import include_provider_routers
 from app.accounts.schemas import UserCreate, UserRead
@@ -36,23 +36,17 @@ def include_auth_routers(parent: APIRouter, settings: Settings, plugins: PluginR
     """fastapi-users' routers and each provider's OAuth routes, under `parent`'s /auth."""
     cookie = LoginCookie.of(settings)
     for account in account_routers(cookie):
-        parent.include_router(
-            account.router,
-            prefix=account.prefix,
-            tags=AUTH_TAGS,
-            dependencies=list(account.dependencies),
-        )
+        parent.include_router(account.router, prefix=account.prefix, tags=AUTH_TAGS)
 
     include_provider_routers(parent, settings, plugins, AUTH_TAGS)
 
 
 @dataclass(frozen=True)
 class AccountRouter:
-    """One of fastapi-users' routers, and where and how it is included under /api/v1."""
+    """One of fastapi-users' routers, and where it is included under /api/v1."""
 
     router: APIRouter
     prefix: str
-    dependencies: tuple[params.Depends, ...] = ()
 
 
 @cache
@@ -77,32 +71,44 @@ def account_routers(cookie: LoginCookie) -> tuple[AccountRouter, ...]:
         )
         for backend in (backends.bearer, backends.cookie)
     )
-    # The account mails go out after the answer, so its timing does not tell whether
-    # the address has an account. Each route that mails is counted per client address and
-    # per the address it would mail, whether or not an account has it.
-    mails_after_answer = (Depends(send_account_mails_after_answer),)
+    # Each route that mails is counted per client address and per the address it would
+    # mail, whether or not an account has it. Those that mail only an existing account
+    # answer in the same time either way, so that their timing does not tell.
+    even_time: tuple[params.Depends, ...] = (Depends(answer_in_even_time, scope="function"),)
     mailing = (
         (
             users.get_register_router(UserRead, UserCreate),
             "register:register",
             RateLimitScope.REGISTER,
+            (),  # register says whether the address is taken (CONTRACT.md)
         ),
         (
             users.get_reset_password_router(),
             "reset:forgot_password",
             RateLimitScope.FORGOT_PASSWORD,
+            even_time,
         ),
-        (users.get_verify_router(UserRead), "verify:request-token", RateLimitScope.REQUEST_VERIFY),
+        (
+            users.get_verify_router(UserRead),
+            "verify:request-token",
+            RateLimitScope.REQUEST_VERIFY,
+            even_time,
+        ),
     )
     return (
         *logins,
         *(
             AccountRouter(
-                limit_routes(router, {name}, scope, per_email=RateLimitScope.MAIL_ADDRESS),
+                limit_routes(
+                    router,
+                    {name},
+                    scope,
+                    per_email=RateLimitScope.MAIL_ADDRESS,
+                    dependencies=dependencies,
+                ),
                 prefix=AUTH_PATH,
-                dependencies=mails_after_answer,
             )
-            for router, name, scope in mailing
+            for router, name, scope, dependencies in mailing
         ),
     )
 

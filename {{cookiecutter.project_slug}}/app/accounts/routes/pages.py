@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from app.accounts.auth_backends import AUTH_PREFIX, OptionalUser
 from app.accounts.mails import RESET_PASSWORD_PATH, VERIFY_EMAIL_PATH
 from app.core.config import Settings
+from app.core.dependencies import runtime_of
 from app.core.plugins import PluginRegistry
 from app.i18n import (
     CATALOGUES,
@@ -109,7 +110,7 @@ def provider_buttons(
 
 
 def page_language(request: Request) -> Language:
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     return request_language(
         request.query_params, request.cookies, request.headers, settings.default_language
     )
@@ -121,7 +122,7 @@ def remember_language(request: Request, response: HTMLResponse) -> None:
     picked = parse_language(request.query_params.get(LANGUAGE_PARAMETER))
     if picked is None or picked.value == request.cookies.get(LANGUAGE_COOKIE):
         return
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     response.set_cookie(
         LANGUAGE_COOKIE,
         picked.value,
@@ -158,7 +159,7 @@ def error_message(t: Translate, code: str | None, settings: Settings) -> str | N
 
 
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     language = page_language(request)
     t = translator(language)
     script_messages = {
@@ -191,9 +192,9 @@ def render(request: Request, template: str, **context: Any) -> HTMLResponse:
 async def signin_page(
     request: Request, user: OptionalUser, error: str | None = None
 ) -> HTMLResponse:
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     t = translator(page_language(request))
-    providers = provider_buttons(request.app.state.plugins, settings, t)
+    providers = provider_buttons(runtime_of(request).plugins, settings, t)
     message = error_message(t, error, settings)
     return render(request, "signin.html", user=user, providers=providers, error_message=message)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from email_validator import EmailNotValidError, validate_email
-
+from app.core.email_address import email_address_problem
 from app.core.interfaces import DeliveryResult, OutgoingMessage
 from app.core.logging import PLUGINS_LOGGER
 
@@ -22,11 +21,7 @@ class ConsoleNotifier:
         self.is_configured = is_configured
 
     def check_recipient(self, address: str) -> str | None:
-        try:
-            validate_email(address, check_deliverability=False)
-        except EmailNotValidError as exc:
-            return str(exc)
-        return None
+        return email_address_problem(address)
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         if not self.is_configured:

@@ -8,10 +8,9 @@ from typing import Any
 
 import httpx
 from httpx_oauth.clients.google import BASE_SCOPES, GoogleOAuth2
-from httpx_oauth.exceptions import GetIdEmailError, GetProfileError
+from httpx_oauth.exceptions import GetProfileError
 
 from app.core.http import outbound_client
-from app.plugins.google.profile import people_account_id, primary_entry
 from app.plugins.google.settings import GoogleSettings
 
 SCOPES = [
@@ -63,13 +62,3 @@ class GooglePeopleOAuth2(GoogleOAuth2):
         if not isinstance(profile, dict) or not isinstance(profile.get("resourceName"), str):
             raise GetProfileError("Google People API sent no resourceName", response)
         return profile
-
-    async def get_id_email(self, token: str) -> tuple[str, str | None]:
-        # The same id the profile mapping gives, so a linked account is found again.
-        try:
-            profile = await self.get_profile(token)
-        except GetProfileError as exc:
-            raise GetIdEmailError(exc.message, exc.response) from exc
-        email = primary_entry(profile.get("emailAddresses"))
-        value = email.get("value") if email else None
-        return people_account_id(profile), value if isinstance(value, str) else None

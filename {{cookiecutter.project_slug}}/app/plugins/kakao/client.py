@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from httpx_oauth.clients.kakao import KakaoOAuth2
-from httpx_oauth.exceptions import GetIdEmailError, GetProfileError
+from httpx_oauth.exceptions import GetProfileError
 from httpx_oauth.oauth2 import OAuth2ClientAuthMethod
 
 from app.core.http import outbound_client
@@ -77,15 +77,3 @@ class KakaoUserOAuth2(KakaoOAuth2):
         except ValueError as exc:
             raise GetProfileError("Kakao user API sent no user id", response) from exc
         return profile
-
-    async def get_id_email(self, token: str) -> tuple[str, str | None]:
-        try:
-            profile = await self.get_profile(token)
-        except GetProfileError as exc:
-            raise GetIdEmailError(exc.message, exc.response) from exc
-        account = profile.get("kakao_account")
-        email = None
-        if isinstance(account, dict) and account.get("email_needs_agreement") is not True:
-            value = account.get("email")
-            email = value if isinstance(value, str) and value else None
-        return kakao_account_id(profile), email

@@ -1,9 +1,9 @@
 """The KakaoTalk notifier: a memo to each recipient, sent with that user's stored Kakao token.
 
-Recipients are `user:<id>`, a user's verified email, or `me` (the sender). Each must have a
-linked Kakao account (an `oauth_account` row named "kakao") whose token carries the
-`talk_message` consent. An expired token, or one Kakao refuses, is refreshed once and the
-new tokens are stored.
+Recipients are `user:<id>`, a user's verified email, or `me` (the sender). Each must have
+signed in with Kakao (a linked account, reached through core's `LinkedAccounts` port) with
+the `talk_message` consent. An expired token, or one Kakao refuses, is refreshed once with
+Kakao sign-in's own OAuth client, and the new tokens are stored.
 
 Whom a sender may reach (RecipientRule): a message goes out with the recipient's own
 token, so an account reaches only its own linked Kakao account; an operator (superuser)
@@ -29,16 +29,21 @@ from typing import Any, TypeVar
 
 import httpx
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.sql.elements import ColumnElement
+from httpx_oauth.oauth2 import RefreshTokenError
 
-from app.accounts.models import OAuthAccount, User
 from app.core.http import tls_context
-from app.core.interfaces import DeliveryOutcome, DeliveryResult, OutgoingMessage, Sender
+from app.core.interfaces import (
+    DeliveryOutcome,
+    DeliveryResult,
+    LinkedAccount,
+    LinkedAccounts,
+    LinkedAccountsUnavailable,
+    OutgoingMessage,
+    PluginPorts,
+    Sender,
+)
 from app.core.logging import PLUGINS_LOGGER
-from app.core.orm.base import Base
+from app.plugins.kakao.client import KakaoUserOAuth2
 from app.plugins.kakaotalk.settings import KakaoTalkSettings
 
 logger = logging.getLogger(f"{PLUGINS_LOGGER}.kakaotalk")
@@ -46,15 +51,9 @@ logger = logging.getLogger(f"{PLUGINS_LOGGER}.kakaotalk")
 T = TypeVar("T")
 R = TypeVar("R")
 
-# fastapi-users declares these models' columns as plain attributes for type checkers; the
-# tables' columns are the typed way to name them in a query.
-USERS = User.__table__.c
-ACCOUNTS = OAuthAccount.__table__.c
-
 CHANNEL = "kakaotalk"
 OAUTH_NAME = "kakao"  # the sign-in provider whose tokens this channel sends with
 MEMO_PATH = "/v2/api/talk/memo/default/send"
-TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path
 USER_PREFIX = "user:"
 ME = "me"  # the sender's own account
 TEXT_LIMIT = 200  # Kakao's limit for a text template's text
@@ -95,22 +94,20 @@ def _retryable(reason: str) -> _Failed:
     return _Failed(DeliveryResult.retryable(reason))
 
 
-def _database_unavailable(address: str, exc: Exception) -> _Failed:
-    return _retryable(f"{address}: database unavailable ({type(exc).__name__})")
-
-
 @dataclass(frozen=True)
 class _Target:
-    """A recipient resolved to its Kakao account's tokens."""
+    """A recipient resolved to its linked Kakao account and that account's tokens."""
 
     address: str
-    account_row_id: int
-    access_token: str
-    refresh_token: str | None
-    expires_at: int | None
+    account: LinkedAccount
+
+    @property
+    def access_token(self) -> str:
+        return self.account.access_token
 
     def expired(self, now: float) -> bool:
-        return self.expires_at is not None and self.expires_at <= now + EXPIRY_MARGIN_SECONDS
+        expires_at = self.account.expires_at
+        return expires_at is not None and expires_at <= now + EXPIRY_MARGIN_SECONDS
 
 
 def parse_recipient(address: str, sender_id: int | None = None) -> int | str:
@@ -137,20 +134,6 @@ def parse_recipient(address: str, sender_id: int | None = None) -> int | str:
 
 def _lowered(key: int | str) -> int | str:
     return key.lower() if isinstance(key, str) else key
-
-
-def _reachable(sender: Sender, ids: set[int], emails: set[str]) -> Select[tuple[int, str]]:
-    """The users among `ids` and `emails` that `sender` may message: id and email of each."""
-    named: list[ColumnElement[bool]] = []
-    if ids:
-        named.append(USERS.id.in_(ids))
-    if emails:
-        named.append(and_(func.lower(USERS.email).in_(emails), USERS.is_verified.is_(True)))
-    linked = exists().where(ACCOUNTS.user_id == USERS.id, ACCOUNTS.oauth_name == OAUTH_NAME)
-    query = select(USERS.id, USERS.email).where(or_(*named), USERS.is_active.is_(True), linked)
-    if not sender.is_superuser:
-        query = query.where(USERS.id == sender.user_id)
-    return query
 
 
 def _plain_text(markup: str) -> str:
@@ -181,13 +164,17 @@ class KakaoTalkNotifier:
     channel = CHANNEL
     is_stand_in = False
 
-    def __init__(self, settings: KakaoTalkSettings, *, default_link_url: str) -> None:
+    def __init__(
+        self, settings: KakaoTalkSettings, kakao: KakaoUserOAuth2, *, default_link_url: str
+    ) -> None:
         self.settings = settings
+        # Kakao sign-in's client: its app keys and token endpoint refresh the users' tokens.
+        self.kakao = kakao
         self.link_url = settings.link_url or default_link_url
         # How many HTTP clients were opened: one per process is the design.
         self.clients_created = 0
         self._http: httpx.AsyncClient | None = None
-        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._accounts: LinkedAccounts | None = None
         # One refresh at a time per account: concurrent sends share its result.
         self._refresh_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -195,7 +182,7 @@ class KakaoTalkNotifier:
 
     @property
     def is_configured(self) -> bool:
-        return self.settings.is_configured
+        return bool(self.kakao.client_id)
 
     @property
     def http_client(self) -> httpx.AsyncClient | None:
@@ -226,19 +213,23 @@ class KakaoTalkNotifier:
         ids = {key for key in keys.values() if isinstance(key, int)}
         emails = {key.lower() for key in keys.values() if isinstance(key, str)}
         reachable: set[int | str] = set()
-        if ids or emails:
-            async with self._session_factory()() as session:
-                for user_id, email in await session.execute(_reachable(sender, ids, emails)):
-                    reachable.update((user_id, email.lower()))
+        if (ids or emails) and self._accounts is not None:
+            holders = await self._accounts.find_users(
+                user_ids=ids, verified_emails=emails, linked_to=OAUTH_NAME
+            )
+            for holder in holders:
+                if holder.is_active and (sender.is_superuser or holder.user_id == sender.user_id):
+                    reachable.update((holder.user_id, holder.email.lower()))
+        # Not started (not configured): nobody is reachable.
         return [
             address
             for address in recipients
             if address not in keys or _lowered(keys[address]) not in reachable
         ]
 
-    def start(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        """Use this database, and open the HTTP client (once)."""
-        self._sessions = sessions
+    async def start(self, ports: PluginPorts) -> None:
+        """Use the service's linked accounts, and open the HTTP client (once)."""
+        self._accounts = ports.linked_accounts
         self._http_client()
 
     async def close(self) -> None:
@@ -249,7 +240,7 @@ class KakaoTalkNotifier:
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         if not self.is_configured:
             return DeliveryResult.permanent(
-                "KakaoTalk is not configured: set KAKAOTALK_CLIENT_ID (or KAKAO_CLIENT_ID)"
+                "KakaoTalk is not configured: set Kakao sign-in's KAKAO_CLIENT_ID"
             )
         text = memo_text(message)
         if not text:
@@ -258,8 +249,10 @@ class KakaoTalkNotifier:
 
         try:
             refused = await self._refused_now(message)
-        except (SQLAlchemyError, OSError) as exc:
-            return DeliveryResult.retryable(f"database unavailable ({type(exc).__name__})")
+        except _Failed as failed:
+            return failed.result
+        except LinkedAccountsUnavailable as exc:
+            return DeliveryResult.retryable(str(exc))
         allowed = [address for address in message.to if address not in refused]
         # Look every recipient up (and refresh tokens) before sending to anyone: a failure
         # now leaves nothing sent, so the whole message may be retried.
@@ -297,13 +290,10 @@ class KakaoTalkNotifier:
         """The rule again, with the sender as it is now; the service's own messages have none."""
         if message.sender_id is None:
             return set()
-        async with self._session_factory()() as session:
-            is_superuser = await session.scalar(
-                select(USERS.is_superuser).where(USERS.id == message.sender_id)
-            )
-        if is_superuser is None:
+        found = await self._linked_accounts().find_users(user_ids=[message.sender_id])
+        if not found:
             return set(message.to)  # the sender's account is gone
-        sender = Sender(user_id=message.sender_id, is_superuser=bool(is_superuser))
+        sender = Sender(user_id=message.sender_id, is_superuser=found[0].is_superuser)
         return set(await self.refused_recipients(sender, message.to))
 
     async def _resolve(self, address: str, sender_id: int | None) -> _Target | DeliveryResult:
@@ -313,6 +303,8 @@ class KakaoTalkNotifier:
                 target = await self._refresh(target, stale_token=target.access_token)
         except _Failed as failed:
             return failed.result
+        except LinkedAccountsUnavailable as exc:
+            return DeliveryResult.retryable(f"{address}: {exc}")
         return target
 
     async def _find(self, address: str, sender_id: int | None) -> _Target:
@@ -320,118 +312,82 @@ class KakaoTalkNotifier:
             key = parse_recipient(address, sender_id)
         except ValueError as exc:
             raise _permanent(str(exc)) from exc
-        try:
-            async with self._session_factory()() as session:
-                user_query = select(USERS.id, USERS.is_active)
-                if isinstance(key, int):
-                    user_query = user_query.where(USERS.id == key)
-                else:
-                    user_query = user_query.where(
-                        func.lower(USERS.email) == key.lower(), USERS.is_verified.is_(True)
-                    )
-                user = (await session.execute(user_query)).first()
-                if user is None:
-                    raise _permanent(f"{address}: no such user")
-                if not user.is_active:
-                    raise _permanent(f"{address}: the user is deactivated")
-                account = await session.scalar(
-                    select(OAuthAccount)
-                    .where(ACCOUNTS.user_id == user.id, ACCOUNTS.oauth_name == OAUTH_NAME)
-                    .order_by(ACCOUNTS.id)
-                    .limit(1)
-                )
-                if account is None:
-                    raise _permanent(f"{address}: the user has not signed in with Kakao")
-                return self._target(address, account)
-        except (SQLAlchemyError, OSError) as exc:
-            raise _database_unavailable(address, exc) from exc
-
-    @staticmethod
-    def _target(address: str, account: OAuthAccount) -> _Target:
-        return _Target(
-            address=address,
-            account_row_id=account.id,
-            access_token=account.access_token,
-            refresh_token=account.refresh_token,
-            expires_at=account.expires_at,
-        )
+        accounts = self._linked_accounts()
+        if isinstance(key, int):
+            found = await accounts.find_users(user_ids=[key])
+        else:
+            found = await accounts.find_users(verified_emails=[key])
+        if not found:
+            raise _permanent(f"{address}: no such user")
+        user = found[0]
+        if not user.is_active:
+            raise _permanent(f"{address}: the user is deactivated")
+        account = await accounts.linked_account(user.user_id, OAUTH_NAME)
+        if account is None:
+            raise _permanent(f"{address}: the user has not signed in with Kakao")
+        return _Target(address, account)
 
     async def _refresh(self, target: _Target, *, stale_token: str) -> _Target:
         """A fresh access token for the account, stored; `stale_token` is the one that failed."""
-        lock = self._refresh_locks.get(target.account_row_id)
+        lock = self._refresh_locks.get(target.account.id)
         if lock is None:
-            lock = self._refresh_locks[target.account_row_id] = asyncio.Lock()
+            lock = self._refresh_locks[target.account.id] = asyncio.Lock()
         async with lock:
             current = await self._reload(target)
             if current.access_token != stale_token and not current.expired(time.time()):
                 return current  # another send refreshed it meanwhile
-            if not current.refresh_token:
+            refresh_token = current.account.refresh_token
+            if not refresh_token:
                 raise _permanent(
                     f"{target.address}: the Kakao sign-in has expired; the user must sign in "
                     "with Kakao again"
                 )
             # No database connection is held while Kakao answers.
-            tokens = await self._request_tokens(target.address, current.refresh_token)
+            tokens = await self._request_tokens(target.address, refresh_token)
             refreshed = await self._store(current, tokens)
-            logger.info("refreshed the Kakao token of oauth account %s", target.account_row_id)
+            logger.info("refreshed the Kakao token of oauth account %s", current.account.id)
             return refreshed
 
     async def _reload(self, target: _Target) -> _Target:
-        try:
-            async with self._session_factory()() as session:
-                account = await session.get(OAuthAccount, target.account_row_id)
-                if account is None:
-                    raise _permanent(f"{target.address}: the Kakao account was unlinked")
-                return self._target(target.address, account)
-        except (SQLAlchemyError, OSError) as exc:
-            raise _database_unavailable(target.address, exc) from exc
+        account = await self._linked_accounts().linked_account(target.account.user_id, OAUTH_NAME)
+        if account is None:
+            raise _permanent(f"{target.address}: the Kakao account was unlinked")
+        return _Target(target.address, account)
 
     async def _store(self, target: _Target, tokens: dict[str, Any]) -> _Target:
-        try:
-            async with self._session_factory()() as session:
-                account = await session.get(OAuthAccount, target.account_row_id)
-                if account is None:
-                    raise _permanent(f"{target.address}: the Kakao account was unlinked")
-                account.access_token = tokens["access_token"]
-                expires_in = tokens.get("expires_in")
-                account.expires_at = (
-                    int(time.time()) + expires_in if isinstance(expires_in, int) else None
-                )
-                # Kakao sends a new refresh token only when the old one is near its end.
-                if isinstance(tokens.get("refresh_token"), str) and tokens["refresh_token"]:
-                    account.refresh_token = tokens["refresh_token"]
-                refreshed = self._target(target.address, account)
-                await session.commit()
-                return refreshed
-        except (SQLAlchemyError, OSError) as exc:
-            raise _database_unavailable(target.address, exc) from exc
+        expires_at = tokens.get("expires_at")
+        refresh_token = tokens.get("refresh_token")
+        account = await self._linked_accounts().save_tokens(
+            target.account.id,
+            access_token=tokens["access_token"],
+            expires_at=expires_at if isinstance(expires_at, int) else None,
+            # Kakao sends a new refresh token only when the old one is near its end.
+            refresh_token=refresh_token if isinstance(refresh_token, str) else None,
+        )
+        if account is None:
+            raise _permanent(f"{target.address}: the Kakao account was unlinked")
+        return _Target(target.address, account)
 
     async def _request_tokens(self, address: str, refresh_token: str) -> dict[str, Any]:
-        form = {
-            "grant_type": "refresh_token",
-            "client_id": self.settings.client_id,
-            "refresh_token": refresh_token,
-        }
-        secret = self.settings.client_secret.get_secret_value()
-        if secret:
-            form["client_secret"] = secret
-        url = self.settings.auth_base_url.rstrip("/") + TOKEN_PATH
+        """Kakao sign-in's client refreshes the token (its app keys, its token endpoint)."""
         try:
-            response = await self._http_client().post(url, data=form)
-        except httpx.HTTPError as exc:
-            raise _retryable(f"{address}: Kakao's token endpoint unreachable ({exc!r})") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise _retryable(f"{address}: token refresh failed, {_kakao_error(response)[1]}")
-        if response.status_code >= 400:
-            raise _permanent(
-                f"{address}: Kakao refused to refresh the token ({_kakao_error(response)[1]}); "
-                "the user must sign in with Kakao again"
-            )
-        try:
-            tokens = response.json()
-        except ValueError as exc:
+            tokens: dict[str, Any] = await self.kakao.refresh_token(refresh_token)
+        except RefreshTokenError as exc:
+            response = exc.response
+            if response is None:
+                raise _retryable(
+                    f"{address}: Kakao's token endpoint unreachable ({exc.__cause__!r})"
+                ) from exc
+            reason = _kakao_error(response)[1]
+            if response.status_code >= 500 or response.status_code == 429:
+                raise _retryable(f"{address}: token refresh failed, {reason}") from exc
+            if response.status_code >= 400:
+                raise _permanent(
+                    f"{address}: Kakao refused to refresh the token ({reason}); "
+                    "the user must sign in with Kakao again"
+                ) from exc
             raise _retryable(f"{address}: Kakao's token endpoint sent no JSON") from exc
-        if not isinstance(tokens, dict) or not isinstance(tokens.get("access_token"), str):
+        if not isinstance(tokens.get("access_token"), str):
             raise _retryable(f"{address}: Kakao's token endpoint sent no access token")
         return tokens
 
@@ -460,6 +416,8 @@ class KakaoTalkNotifier:
                 response = await self._post_memo(target, template)
         except _Failed as failed:
             return failed.result
+        except LinkedAccountsUnavailable as exc:
+            return DeliveryResult.retryable(f"{target.address}: {exc}")
         return self._outcome(target.address, response)
 
     async def _post_memo(self, target: _Target, template: dict[str, Any]) -> httpx.Response:
@@ -518,14 +476,11 @@ class KakaoTalkNotifier:
             self.clients_created += 1
         return self._http
 
-    def _session_factory(self) -> async_sessionmaker[AsyncSession]:
-        if self._sessions is not None:
-            return self._sessions
-        # A process that skipped the startup hook uses the models' bound database.
-        if Base.scoped_session is not None:
-            factory: async_sessionmaker[AsyncSession] = Base.scoped_session.session_factory
-            return factory
-        raise _retryable("the database is not ready yet")
+    def _linked_accounts(self) -> LinkedAccounts:
+        if self._accounts is None:
+            # Started with the service; a message before that waits for it.
+            raise _retryable("KakaoTalk is not started yet")
+        return self._accounts
 
     @staticmethod
     def _reasons(failures: list[DeliveryResult]) -> str:

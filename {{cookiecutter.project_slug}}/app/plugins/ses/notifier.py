@@ -20,9 +20,9 @@ from botocore.exceptions import (
     HTTPClientError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from email_validator import EmailNotValidError, validate_email
 
-from app.core.interfaces import DeliveryResult, OutgoingMessage
+from app.core.email_address import email_address_problem
+from app.core.interfaces import DeliveryResult, OutgoingMessage, PluginPorts
 from app.core.logging import PLUGINS_LOGGER
 from app.plugins.ses.settings import SesSettings
 
@@ -118,13 +118,13 @@ class SesNotifier:
         return self._client
 
     def check_recipient(self, address: str) -> str | None:
-        try:
-            validate_email(address, check_deliverability=False)
-        except EmailNotValidError as exc:
-            return str(exc)
-        return None
+        return email_address_problem(address)
 
-    async def start(self) -> None:
+    async def start(self, ports: PluginPorts) -> None:
+        # Opened once here, at startup, and reused by every send of this process.
+        await self.open()
+
+    async def open(self) -> None:
         """Open the client (once; later calls keep it)."""
         async with self._starting:
             if self._client is not None:
@@ -167,8 +167,8 @@ class SesNotifier:
             return DeliveryResult.permanent("an email needs a text or an html body")
         try:
             if self._client is None:
-                # A process that skipped the startup hook (a bare worker) opens it on first use.
-                await self.start()
+                # A notifier that was never started (a test, a bare script) opens it on first use.
+                await self.open()
             response = await self._client.send_email(**self.request_for(message))
         except ClientError as exc:
             return classify_client_error(exc)

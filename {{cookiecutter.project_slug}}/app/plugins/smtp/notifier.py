@@ -17,9 +17,9 @@ from aiosmtplib import (
     SMTPResponse,
     SMTPResponseException,
 )
-from email_validator import EmailNotValidError, validate_email
 
-from app.core.interfaces import DeliveryOutcome, DeliveryResult, OutgoingMessage
+from app.core.email_address import email_address_problem
+from app.core.interfaces import DeliveryOutcome, DeliveryResult, OutgoingMessage, PluginPorts
 from app.core.logging import PLUGINS_LOGGER
 from app.plugins.smtp.settings import SmtpSecurity, SmtpSettings
 
@@ -110,11 +110,17 @@ class SmtpNotifier:
         return self._smtp is not None and self._smtp.is_connected
 
     def check_recipient(self, address: str) -> str | None:
-        try:
-            validate_email(address, check_deliverability=False)
-        except EmailNotValidError as exc:
-            return str(exc)
-        return None
+        return email_address_problem(address)
+
+    async def start(self, ports: PluginPorts) -> None:
+        # No connection yet: the service must start while the mail server is away. The
+        # first message opens it; later ones reuse it.
+        logger.info(
+            "SMTP mail goes to %s:%s (%s)",
+            self.settings.host,
+            self.settings.server_port,
+            self.settings.security.value,
+        )
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         if not self.is_configured:

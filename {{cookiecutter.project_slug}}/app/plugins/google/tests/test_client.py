@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from httpx_oauth.exceptions import GetIdEmailError, GetProfileError
+from httpx_oauth.exceptions import GetProfileError
 from pydantic import SecretStr
 
 from app.core.config import Settings
@@ -73,14 +73,6 @@ async def test_profile_comes_from_people_me_with_every_person_field(
     assert request.headers["Authorization"] == "Bearer ya29.token"
 
 
-async def test_id_and_email_match_the_mapped_profile(monkeypatch: pytest.MonkeyPatch) -> None:
-    client = client_with(monkeypatch, lambda request: httpx.Response(200, json=PERSON))
-    assert await client.get_id_email("ya29.token") == (
-        "110248495921238986420",
-        "jane.doe@gmail.com",
-    )
-
-
 def refuse(request: httpx.Request) -> httpx.Response:
     body = {"error": {"code": 403, "message": "insufficient scopes", "status": "PERMISSION_DENIED"}}
     return httpx.Response(403, json=body)
@@ -105,8 +97,6 @@ async def test_every_people_api_failure_is_a_profile_error(
     client = client_with(monkeypatch, handler)
     with pytest.raises(GetProfileError):
         await client.get_profile("ya29.token")
-    with pytest.raises(GetIdEmailError):
-        await client.get_id_email("ya29.token")
 
 
 def test_plugin_loads_unconfigured_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,14 +8,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from httpx_oauth.exceptions import GetIdEmailError, GetProfileError
+from httpx_oauth.exceptions import GetProfileError
 from pydantic import SecretStr
 
 from app.core.config import Settings
 from app.plugins.kakao.client import KakaoUserOAuth2
 from app.plugins.kakao.plugin import register_oauth_providers
 from app.plugins.kakao.settings import KakaoSettings
-from app.plugins.kakao.tests.test_profile import USER, withheld
+from app.plugins.kakao.tests.test_profile import USER
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -104,13 +104,6 @@ async def test_profile_is_the_whole_user_me(monkeypatch: pytest.MonkeyPatch) -> 
     assert seen[0].headers["Authorization"] == "Bearer kakao-at"
 
 
-async def test_id_and_email(monkeypatch: pytest.MonkeyPatch) -> None:
-    client = client_with(monkeypatch, lambda request: httpx.Response(200, json=USER))
-    assert await client.get_id_email("kakao-at") == ("3141592653", "gildong@kakao.com")
-    client = client_with(monkeypatch, lambda request: httpx.Response(200, json=withheld("email")))
-    assert await client.get_id_email("kakao-at") == ("3141592653", None)
-
-
 def refuse(request: httpx.Request) -> httpx.Response:
     return httpx.Response(401, json={"msg": "this access token does not exist", "code": -401})
 
@@ -134,8 +127,6 @@ async def test_every_user_api_failure_is_a_profile_error(
     client = client_with(monkeypatch, handler)
     with pytest.raises(GetProfileError):
         await client.get_profile("kakao-at")
-    with pytest.raises(GetIdEmailError):
-        await client.get_id_email("kakao-at")
 
 
 def test_plugin_loads_unconfigured_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,15 +1,17 @@
-"""A real database for the KakaoTalk tests: TEST_DATABASE_URL's lane, or SQLite in a temp folder."""
+"""What the KakaoTalk tests stand on: a real database (TEST_DATABASE_URL's lane, or SQLite in
+a temp folder) and the local Kakao of the Kakao plugin's tests."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from app.core.database import Database
-from tests.conftest import empty_tables, reset_database
+from app.plugins.kakao.tests.fake_kakao import FakeKakao, serving_fake_kakao
+from tests.support import empty_tables, reset_database
 
 
 @pytest.fixture
@@ -27,3 +29,16 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         yield db
     finally:
         await reset_database(db)
+
+
+@pytest.fixture(scope="module")
+def kakao_server() -> Iterator[FakeKakao]:
+    with serving_fake_kakao() as fake:
+        yield fake
+
+
+@pytest.fixture
+def kakao(kakao_server: FakeKakao) -> FakeKakao:
+    """Kakao (sign-in's token endpoint and the memo API), reset for the test."""
+    kakao_server.reset()
+    return kakao_server

@@ -9,17 +9,15 @@ before anything was sent is retried until it is back.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 
 from app.accounts.models import OAuthAccount
 from app.core.database import Database
+from app.plugins.kakao.settings import KakaoSettings
+from app.plugins.kakao.tests.fake_kakao import FakeKakao
 from app.plugins.kakaotalk.settings import KakaoTalkSettings
-from app.plugins.kakaotalk.tests.fake_kakao import FakeKakaoTalk
-from tests.conftest import SettingsFactory
-from tests.fakes.server import LiveServer
 from tests.outbox_support import (
     NOTIFICATIONS,
     READ_TIMEOUT,
@@ -30,39 +28,32 @@ from tests.outbox_support import (
     listed,
     new_caller,
     running,
-    signed_client,
     waiting_for_a_retry,
 )
+from tests.support import SettingsFactory, signed_client
 
 
 @pytest.fixture(autouse=True)
 def no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(KakaoTalkSettings.model_config, "env_file", None)
+    for settings in (KakaoTalkSettings, KakaoSettings):
+        monkeypatch.setitem(settings.model_config, "env_file", None)
     for name in KakaoTalkSettings.model_fields:
         monkeypatch.delenv(f"KAKAOTALK_{name.upper()}", raising=False)
 
 
-KAKAO_CLIENT_ID = "unknown-outcome-rest-api-key"
-
-
 @pytest.fixture
-def fake_kakao(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKakaoTalk]:
-    fake = FakeKakaoTalk(client_id=KAKAO_CLIENT_ID)
-    with LiveServer(fake.app(), on_stop=fake.close) as server:
-        for name, value in {
-            "KAKAOTALK_CLIENT_ID": KAKAO_CLIENT_ID,
-            "KAKAOTALK_API_BASE_URL": server.url,
-            "KAKAOTALK_AUTH_BASE_URL": server.url,
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield fake
+def fake_kakao(kakao: FakeKakao, monkeypatch: pytest.MonkeyPatch) -> FakeKakao:
+    """Kakao sign-in and KakaoTalk, as the apps the tests start read them, pointed at the fake."""
+    kakao.point_plugin_here(monkeypatch)
+    monkeypatch.setenv("KAKAOTALK_API_BASE_URL", kakao.base_url)
+    return kakao
 
 
-async def post_memo_to_self(application: FastAPI, kakao: FakeKakaoTalk) -> tuple[Caller, int]:
+async def post_memo_to_self(application: FastAPI, kakao: FakeKakao) -> tuple[Caller, int]:
     """A caller whose account is linked to Kakao sends a KakaoTalk message to itself."""
     caller = await new_caller(application)
     access, refresh = kakao.issue("4200000001")
-    database: Database = application.state.database
+    database: Database = application.state.runtime.database
     async with database.sessionmaker() as session:
         await OAuthAccount.create(
             session=session,
@@ -84,7 +75,7 @@ async def post_memo_to_self(application: FastAPI, kakao: FakeKakaoTalk) -> tuple
 
 
 async def test_kakao_answering_after_the_read_timeout_sends_once_and_ends_unknown(
-    fake_kakao: FakeKakaoTalk, make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+    fake_kakao: FakeKakao, make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_kakao.memo_delay_seconds = SLOW_ANSWER_SECONDS
     monkeypatch.setenv("KAKAOTALK_READ_TIMEOUT_SECONDS", READ_TIMEOUT)
@@ -102,7 +93,7 @@ async def test_kakao_answering_after_the_read_timeout_sends_once_and_ends_unknow
 
 
 async def test_kakao_failing_before_the_memo_is_retried_until_delivered_once(
-    fake_kakao: FakeKakaoTalk, make_settings: SettingsFactory
+    fake_kakao: FakeKakao, make_settings: SettingsFactory
 ) -> None:
     fake_kakao.memo_failure = 503
     async with running(make_settings, attempts=100) as application:

@@ -26,16 +26,15 @@ from app.core.database import Database
 from app.core.interfaces import DeliveryOutcome, OutgoingMessage, Sender
 from app.main import create_app
 from app.notifications.models import Notification
+from app.plugins.kakao.client import KakaoUserOAuth2
+from app.plugins.kakao.settings import KakaoSettings
+from app.plugins.kakao.tests.fake_kakao import FakeKakao
 from app.plugins.kakaotalk.notifier import KakaoTalkNotifier
-from app.plugins.kakaotalk.plugin import kakaotalk_notifiers
 from app.plugins.kakaotalk.settings import KakaoTalkSettings
-from app.plugins.kakaotalk.tests.fake_kakao import FakeKakaoTalk
 from app.signed_api.keys import create_api_key
-from tests.conftest import build_test_settings, started
-from tests.fakes.server import LiveServer
-from tests.outbox_support import FAST_DELIVERY, NOTIFICATIONS, Caller, signed_client, wait_until
+from tests.outbox_support import FAST_DELIVERY, NOTIFICATIONS, Caller, wait_until
+from tests.support import build_test_settings, signed_client, started
 
-CLIENT_ID = "talk-rest-api-key"
 NOT_ALLOWED = "RECIPIENT_NOT_ALLOWED"
 
 
@@ -53,19 +52,11 @@ class Person:
 
 
 @pytest.fixture(scope="module")
-def kakao() -> Iterator[tuple[FakeKakaoTalk, str]]:
-    fake = FakeKakaoTalk(client_id=CLIENT_ID)
-    with LiveServer(fake.app(), on_stop=fake.close) as server:
-        yield fake, server.url
-
-
-@pytest.fixture(scope="module")
 def talk_app(
-    kakao: tuple[FakeKakaoTalk, str], tmp_path_factory: pytest.TempPathFactory
+    kakao_server: FakeKakao, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FastAPI]:
     """The service with KakaoTalk pointed at the fake (its settings are read at create_app),
     made once for the module and started per test on an empty database."""
-    _, url = kakao
     database_url = os.environ.get("TEST_DATABASE_URL") or (
         f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('talk') / 'rules.db'}"
     )
@@ -73,37 +64,32 @@ def talk_app(
         # Neither the shell nor the project's `.env` may decide these tests.
         for name in KakaoTalkSettings.model_fields:
             env.delenv(f"KAKAOTALK_{name.upper()}", raising=False)
-        env.delenv("KAKAO_CLIENT_SECRET", raising=False)
-        env.setenv("KAKAO_CLIENT_ID", CLIENT_ID)
-        env.setenv("KAKAOTALK_API_BASE_URL", url)
-        env.setenv("KAKAOTALK_AUTH_BASE_URL", url)
+        kakao_server.point_plugin_here(env)
+        env.setenv("KAKAOTALK_API_BASE_URL", kakao_server.base_url)
         yield create_app(build_test_settings(database_url, **FAST_DELIVERY))
 
 
 @pytest.fixture
-async def service(talk_app: FastAPI, kakao: tuple[FakeKakaoTalk, str]) -> AsyncIterator[FastAPI]:
-    fake, _ = kakao
-    fake.memos.clear()
-    fake.memo_calls = 0
+async def service(talk_app: FastAPI, kakao: FakeKakao) -> AsyncIterator[FastAPI]:
     async with started(talk_app) as application:
         yield application
 
 
 @pytest.fixture
-def fake(kakao: tuple[FakeKakaoTalk, str]) -> FakeKakaoTalk:
-    return kakao[0]
+def fake(kakao: FakeKakao) -> FakeKakao:
+    return kakao
 
 
 async def person(
     app: FastAPI,
-    fake: FakeKakaoTalk,
+    fake: FakeKakao,
     *,
     kakao: bool = True,
     superuser: bool = False,
     verified: bool = True,
 ) -> Person:
     """A user with an API key; with `kakao`, signed in with Kakao (valid tokens stored)."""
-    database: Database = app.state.database
+    database: Database = app.state.runtime.database
     email = f"user-{uuid.uuid4().hex[:10]}@example.com"
     kakao_id = str(secrets.randbelow(10**9) + 10**9) if kakao else None
     async with database.sessionmaker() as session:
@@ -128,7 +114,9 @@ async def person(
                 user_id=user.id,
             )
         await session.commit()
-        api_key, secret_key = await create_api_key(session, app.state.settings, user.id, "talk")
+        api_key, secret_key = await create_api_key(
+            session, app.state.runtime.settings, user.id, "talk"
+        )
         # Unverified after the key was made, as an email change leaves an account.
         user.is_verified = verified
         await session.commit()
@@ -140,7 +128,7 @@ def talk(*recipients: str) -> dict[str, Any]:
 
 
 async def stored(app: FastAPI) -> int:
-    async with app.state.database.sessionmaker() as session:
+    async with app.state.runtime.database.sessionmaker() as session:
         return int(await session.scalar(select(func.count()).select_from(Notification)) or 0)
 
 
@@ -170,7 +158,7 @@ def refusal(response: httpx.Response) -> dict[str, Any]:
 
 
 async def test_a_key_cannot_message_anyone_else_and_cannot_tell_who_exists(
-    service: FastAPI, fake: FakeKakaoTalk
+    service: FastAPI, fake: FakeKakao
 ) -> None:
     mallory = await person(service, fake)
     victim = await person(service, fake)
@@ -193,7 +181,7 @@ async def test_a_key_cannot_message_anyone_else_and_cannot_tell_who_exists(
 
 
 async def test_one_foreign_recipient_refuses_the_whole_message(
-    service: FastAPI, fake: FakeKakaoTalk
+    service: FastAPI, fake: FakeKakao
 ) -> None:
     mallory = await person(service, fake)
     victim = await person(service, fake)
@@ -206,7 +194,7 @@ async def test_one_foreign_recipient_refuses_the_whole_message(
 
 @pytest.mark.parametrize("how", ["id", "email", "me"])
 async def test_a_key_messages_its_owners_own_kakao_account(
-    service: FastAPI, fake: FakeKakaoTalk, how: str
+    service: FastAPI, fake: FakeKakao, how: str
 ) -> None:
     jane = await person(service, fake)
     recipient = {"id": jane.address, "email": jane.email.upper(), "me": "me"}[how]
@@ -222,7 +210,7 @@ async def test_a_key_messages_its_owners_own_kakao_account(
 
 
 async def test_an_owner_without_kakao_is_refused_like_anyone(
-    service: FastAPI, fake: FakeKakaoTalk
+    service: FastAPI, fake: FakeKakao
 ) -> None:
     plain = await person(service, fake, kakao=False)
     for recipient in (plain.address, plain.email, "me"):
@@ -230,9 +218,7 @@ async def test_an_owner_without_kakao_is_refused_like_anyone(
     assert await stored(service) == 0
 
 
-async def test_an_operator_key_messages_any_linked_user(
-    service: FastAPI, fake: FakeKakaoTalk
-) -> None:
+async def test_an_operator_key_messages_any_linked_user(service: FastAPI, fake: FakeKakao) -> None:
     operator = await person(service, fake, superuser=True, kakao=False)
     jane = await person(service, fake)
     joe = await person(service, fake)
@@ -246,7 +232,7 @@ async def test_an_operator_key_messages_any_linked_user(
 
 
 async def test_an_operator_is_refused_unknown_unlinked_and_unproven_recipients(
-    service: FastAPI, fake: FakeKakaoTalk
+    service: FastAPI, fake: FakeKakao
 ) -> None:
     operator = await person(service, fake, superuser=True)
     plain = await person(service, fake, kakao=False)
@@ -263,17 +249,18 @@ async def test_an_operator_is_refused_unknown_unlinked_and_unproven_recipients(
     assert fake.memo_calls == 0
 
 
-async def test_delivery_checks_again_for_the_sender(service: FastAPI, fake: FakeKakaoTalk) -> None:
+async def test_delivery_checks_again_for_the_sender(service: FastAPI, fake: FakeKakao) -> None:
     """A message accepted earlier is sent only if the rule still allows it when it goes out."""
     operator = await person(service, fake, superuser=True)
     jane = await person(service, fake)
-    [notifier] = kakaotalk_notifiers(service)
+    [notifier] = service.state.runtime.plugins.notifiers["kakaotalk"]
+    assert isinstance(notifier, KakaoTalkNotifier)
     message = OutgoingMessage(channel="kakaotalk", to=[jane.address], text="Hello")
     sender = Sender(user_id=operator.caller.user_id, is_superuser=True)
     assert await notifier.refused_recipients(sender, [jane.address]) == []
 
     # The operator role is taken away, then Jane unlinks Kakao, before the message goes.
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         user = await session.get(User, operator.caller.user_id)
         assert user is not None
         user.is_superuser = False
@@ -282,7 +269,7 @@ async def test_delivery_checks_again_for_the_sender(service: FastAPI, fake: Fake
     assert demoted.outcome is DeliveryOutcome.PERMANENT
     assert demoted.error and "not allowed" in demoted.error
 
-    async with service.state.database.sessionmaker() as session:
+    async with service.state.runtime.database.sessionmaker() as session:
         await session.execute(
             delete(OAuthAccount).where(OAuthAccount.user_id == jane.caller.user_id)
         )
@@ -303,5 +290,9 @@ def _from(message: OutgoingMessage, sender: Person) -> OutgoingMessage:
 
 
 def test_me_is_a_valid_recipient() -> None:
-    notifier = KakaoTalkNotifier(KakaoTalkSettings(_env_file=None), default_link_url="https://x")
+    notifier = KakaoTalkNotifier(
+        KakaoTalkSettings(_env_file=None),
+        KakaoUserOAuth2(KakaoSettings(_env_file=None)),
+        default_link_url="https://x",
+    )
     assert notifier.check_recipient("me") is None

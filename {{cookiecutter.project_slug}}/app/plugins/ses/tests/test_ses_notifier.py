@@ -18,7 +18,7 @@ from app.core.http import tls_context
 from app.core.interfaces import DeliveryOutcome, Notifier, OutgoingMessage
 from app.main import create_app
 from app.plugins.ses.notifier import SesNotifier, aws_session
-from app.plugins.ses.plugin import register_notifiers, ses_notifiers
+from app.plugins.ses.plugin import register_notifiers
 from app.plugins.ses.settings import SesSettings
 from app.plugins.ses.tests.fake_ses import FakeSes, SesError
 from tests.fakes.server import LiveServer
@@ -118,7 +118,7 @@ async def moto(moto_url: str) -> MotoSes:
 @pytest.fixture
 async def notifier(moto: MotoSes) -> AsyncIterator[SesNotifier]:
     ses = SesNotifier(ses_settings(moto.url))
-    await ses.start()
+    await ses.open()
     yield ses
     await ses.close()
 
@@ -217,8 +217,10 @@ async def test_the_app_opens_the_client_at_startup_and_closes_it_at_shutdown(
         secret_key="ses-plugin-test-secret-key-0123456789abcdef",
     )
     app = create_app(settings)
-    [notifier] = ses_notifiers(app)
-    assert notifier in app.state.plugins.notifiers["email"]
+    [notifier] = [
+        n for n in app.state.runtime.plugins.notifiers["email"] if isinstance(n, SesNotifier)
+    ]
+    assert notifier in app.state.runtime.plugins.notifiers["email"]
     assert notifier.client is None
 
     async with app.router.lifespan_context(app):
@@ -233,7 +235,7 @@ async def test_the_app_opens_the_client_at_startup_and_closes_it_at_shutdown(
 
     assert notifier.client is None
     assert len(await moto.sent_messages()) == 3
-    await app.state.database.dispose()
+    await app.state.runtime.database.dispose()
 
 
 def test_without_a_sender_it_loads_but_is_not_configured() -> None:
@@ -334,7 +336,7 @@ async def test_a_slow_ses_is_an_unknown_outcome_asked_once(
     fake, url = fake_ses
     fake.delay_seconds = 2.0
     notifier = SesNotifier(ses_settings(url, read_timeout_seconds=0.3))
-    await notifier.start()
+    await notifier.open()
     try:
         started = asyncio.get_running_loop().time()
         result = await notifier.send(WELCOME)
@@ -389,7 +391,7 @@ async def test_the_same_client_delivers_again_once_ses_recovers(
 ) -> None:
     fake, url = fake_ses
     notifier = SesNotifier(ses_settings(url))
-    await notifier.start()
+    await notifier.open()
     try:
         fake.error = SesError(503, None)
         assert (await notifier.send(WELCOME)).outcome is DeliveryOutcome.RETRYABLE
@@ -405,7 +407,7 @@ async def test_secrets_stay_out_of_the_logs(
 ) -> None:
     with caplog.at_level(logging.DEBUG):
         notifier = SesNotifier(ses_settings(moto.url))
-        await notifier.start()
+        await notifier.open()
         try:
             assert (await notifier.send(WELCOME)).outcome is DeliveryOutcome.DELIVERED
         finally:

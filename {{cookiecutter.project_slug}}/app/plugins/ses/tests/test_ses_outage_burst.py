@@ -18,7 +18,6 @@ import pytest
 from app.main import create_app
 from app.plugins.ses.settings import SesSettings
 from app.plugins.ses.tests.fake_ses import FakeSes, SesError
-from tests.conftest import build_test_settings, reset_database
 from tests.fakes.server import LiveServer
 from tests.fault_proxy import FaultProxy
 from tests.outbox_support import (
@@ -28,10 +27,10 @@ from tests.outbox_support import (
     new_caller,
     post_all,
     rows,
-    signed_client,
     statuses,
     wait_until,
 )
+from tests.support import build_test_settings, reset_database, signed_client
 
 BURST = 60
 
@@ -73,7 +72,7 @@ async def test_a_burst_through_throttling_and_an_outage_is_delivered_once(
     settings = build_test_settings(database_url, max_delivery_attempts=100, **FAST_DELIVERY)
     application = create_app(settings)
     async with application.router.lifespan_context(application):
-        database = application.state.database
+        database = application.state.runtime.database
         caller = await new_caller(application)
         await ses_proxy.cut()  # SES unreachable: connections refused
         async with signed_client(application, caller) as signed:

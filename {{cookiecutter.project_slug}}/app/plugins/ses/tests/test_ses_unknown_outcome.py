@@ -17,7 +17,6 @@ import pytest
 
 from app.plugins.ses.settings import SesSettings
 from app.plugins.ses.tests.fake_ses import FakeSes, SesError
-from tests.conftest import SettingsFactory
 from tests.fakes.server import LiveServer
 from tests.outbox_support import (
     ANN,
@@ -34,6 +33,7 @@ from tests.outbox_support import (
     wait_until,
     waiting_for_a_retry,
 )
+from tests.support import SettingsFactory
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from app.core.config import Settings
 from app.core.interfaces import DeliveryOutcome, Notifier, OutgoingMessage
 from app.main import create_app
 from app.plugins.smtp.notifier import SmtpNotifier
-from app.plugins.smtp.plugin import register_notifiers, smtp_notifiers
+from app.plugins.smtp.plugin import register_notifiers
 from app.plugins.smtp.settings import SmtpSecurity, SmtpSettings
 from app.plugins.smtp.tests.local_smtp import (
     CertificateFiles,
@@ -471,8 +471,10 @@ async def test_the_app_closes_the_connection_at_shutdown(
         secret_key="smtp-plugin-test-secret-key-0123456789abcdef",
     )
     app = create_app(settings)
-    [notifier] = smtp_notifiers(app)
-    assert notifier in app.state.plugins.notifiers["email"]
+    [notifier] = [
+        n for n in app.state.runtime.plugins.notifiers["email"] if isinstance(n, SmtpNotifier)
+    ]
+    assert notifier in app.state.runtime.plugins.notifiers["email"]
 
     async with app.router.lifespan_context(app):
         # The service starts without connecting; the first message connects.
@@ -486,7 +488,7 @@ async def test_the_app_closes_the_connection_at_shutdown(
     assert not notifier.is_connected
     assert notifier.connections_opened == 1
     assert inbox.quits == 1
-    await app.state.database.dispose()
+    await app.state.runtime.database.dispose()
 
 
 async def test_the_password_stays_out_of_the_logs(

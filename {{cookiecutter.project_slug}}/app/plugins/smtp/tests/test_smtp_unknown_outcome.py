@@ -17,7 +17,6 @@ import pytest
 
 from app.plugins.smtp.settings import SmtpSettings
 from app.plugins.smtp.tests.local_smtp import Inbox, LocalSmtpServer, free_port
-from tests.conftest import SettingsFactory
 from tests.outbox_support import (
     ANN,
     BOB,
@@ -32,6 +31,7 @@ from tests.outbox_support import (
     running,
     waiting_for_a_retry,
 )
+from tests.support import SettingsFactory
 
 
 @pytest.fixture(autouse=True)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tests.fakes.base import FakeOAuthProvider, Grant, json_response
-from tests.fakes.server import LiveServer
 
 SCOPE_PREFIX = "https://www.googleapis.com/auth/"
 PROFILE_SCOPE = f"{SCOPE_PREFIX}userinfo.profile"
@@ -171,29 +169,3 @@ class FakeGoogle(FakeOAuthProvider):
             }
             return json_response(body, 400)
         return json_response(people_me(grant.user, grant.scopes, fields))
-
-
-@pytest.fixture(scope="session")
-def google_server() -> Iterator[tuple[FakeGoogle, LiveServer]]:
-    fake = FakeGoogle()
-    with LiveServer(fake.app(), on_stop=fake.close) as server:
-        fake.base_url = server.url
-        yield fake, server
-
-
-@pytest.fixture
-def fake_google(
-    google_server: tuple[FakeGoogle, LiveServer], monkeypatch: pytest.MonkeyPatch
-) -> FakeGoogle:
-    """The fake, reset, with the Google plugin's settings pointing at it (not at `.env`)."""
-    fake, _ = google_server
-    fake.reset()
-    fake.point_plugin_here(monkeypatch)
-    return fake
-
-
-@pytest.fixture
-def unconfigured_google(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Google plugin with no credentials, whatever `.env` or the environment hold."""
-    for key in ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"):
-        monkeypatch.delenv(key, raising=False)

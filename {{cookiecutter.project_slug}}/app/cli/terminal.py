@@ -20,7 +20,7 @@ Job = Coroutine[Any, Any, int]
 
 
 @dataclass(frozen=True)
-class Runtime:
+class Terminal:
     environ: Mapping[str, str]
     # None: the network. Tests pass an ASGI transport into an app.
     transport: httpx.AsyncBaseTransport | None
@@ -35,4 +35,4 @@ class Runtime:
         return code
 
 
-pass_runtime = click.make_pass_decorator(Runtime)
+pass_terminal = click.make_pass_decorator(Terminal)

@@ -12,17 +12,19 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.fakes.flow import assert_error, me_after_sign_in, sign_in, stored_rows
-from tests.fakes.kakao import FakeKakao
+from app.plugins.kakao.tests.fake_kakao import FakeKakao
+from tests.fakes.flow import me_after_sign_in, sign_in, stored_rows
+from tests.support import assert_error
 
 # Each test starts with the fake reset, and its settings in place for apps a test builds.
 pytestmark = pytest.mark.usefixtures("fake_kakao")
 
 
 @pytest.fixture
-def app(providers_app: FastAPI) -> FastAPI:
-    """The module's tests share one app, each on an empty database (tests/fakes/fixtures.py)."""
-    return providers_app
+def app(shared_app: FastAPI) -> FastAPI:
+    """The module's tests share one app pointed at the fake (`app_environment`), each test
+    on an empty database."""
+    return shared_app
 
 
 @pytest.mark.parametrize("transport", ["jwt", "cookie"])

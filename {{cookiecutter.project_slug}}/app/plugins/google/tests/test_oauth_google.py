@@ -8,27 +8,25 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.fakes.flow import (
-    ME,
-    assert_error,
-    authorize,
-    bearer,
-    callback,
-    consent,
-    me_after_sign_in,
-    sign_in,
-    stored_rows,
+from app.plugins.google.tests.fake_google import (
+    BIRTHDAY_SCOPE,
+    GENDER_SCOPE,
+    PHONE_SCOPE,
+    FakeGoogle,
 )
-from tests.fakes.google import BIRTHDAY_SCOPE, GENDER_SCOPE, PHONE_SCOPE, FakeGoogle
+from tests.fakes.base import Failure
+from tests.fakes.flow import authorize, callback, consent, me_after_sign_in, sign_in, stored_rows
+from tests.support import ME, assert_error, bearer_of
 
 # Each test starts with the fake reset, and its settings in place for apps a test builds.
 pytestmark = pytest.mark.usefixtures("fake_google")
 
 
 @pytest.fixture
-def app(providers_app: FastAPI) -> FastAPI:
-    """The module's tests share one app, each on an empty database (tests/fakes/fixtures.py)."""
-    return providers_app
+def app(shared_app: FastAPI) -> FastAPI:
+    """The module's tests share one app pointed at the fake (`app_environment`), each test
+    on an empty database."""
+    return shared_app
 
 
 @pytest.mark.parametrize("transport", ["jwt", "cookie"])
@@ -133,7 +131,7 @@ async def test_the_service_sends_its_credentials_and_the_registered_redirect_uri
     authorization_url = await authorize(client, "google", "jwt")
     redirect = await consent(authorization_url)
     response = await callback(client, redirect)
-    bearer(response)
+    bearer_of(response)
 
     [form] = fake_google.calls.token_forms
     assert form["client_id"] == fake_google.client_id
@@ -156,7 +154,7 @@ async def test_bearer_token_of_the_callback_is_what_me_accepts(client: httpx.Asy
     response = await sign_in(client, "google", "jwt")
 
     assert (await client.get(ME)).status_code == 401
-    assert (await client.get(ME, headers=bearer(response))).status_code == 200
+    assert (await client.get(ME, headers=bearer_of(response))).status_code == 200
 
 
 async def test_wrong_client_secret_is_a_provider_error(
@@ -167,4 +165,32 @@ async def test_wrong_client_secret_is_a_provider_error(
     response = await sign_in(client, "google")
 
     assert_error(response, 502, "PROVIDER_ERROR")
+    assert await stored_rows(app) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("step", "failure"),
+    [
+        ("token", 400),
+        ("token", 503),
+        ("token", "malformed"),
+        ("profile", 403),
+        ("profile", 500),
+        ("profile", "malformed"),
+        ("profile", "timeout"),
+    ],
+)
+async def test_google_failing_or_hanging_is_a_clean_502_and_creates_no_user(
+    client: httpx.AsyncClient, app: FastAPI, fake_google: FakeGoogle, step: str, failure: Failure
+) -> None:
+    # Google's own error bodies, and GOOGLE_TIMEOUT_SECONDS (2.5 s) against a 5 s hang.
+    if step == "token":
+        fake_google.token_failure = failure
+    else:
+        fake_google.profile_failure = failure
+
+    response = await sign_in(client, "google")
+
+    body = assert_error(response, 502, "PROVIDER_ERROR")
+    assert (body["detail"]["provider"], body["detail"]["step"]) == ("google", step)
     assert await stored_rows(app) == (0, 0)

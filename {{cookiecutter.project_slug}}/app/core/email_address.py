@@ -1,0 +1,15 @@
+"""The one check of an email recipient, shared by every notifier of the email channel."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+
+def email_address_problem(address: str) -> str | None:
+    """Why `address` cannot receive email, or None when it can (syntax only: no DNS lookup,
+    so accepting a notification never waits on the network)."""
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
