@@ -68,7 +68,7 @@ class Runtime:
             rate_limiter=create_rate_limiter(settings),
             delivery=Delivery(settings),
             jwt_strategy=AccountJWTStrategy(
-                settings.secret_key, settings.auth_token_lifetime_seconds
+                database, settings.secret_key, settings.auth_token_lifetime_seconds
             ),
             oauth_states=OAuthStates.of(settings, database),
             metrics=create_metrics(settings, plugins.channels),

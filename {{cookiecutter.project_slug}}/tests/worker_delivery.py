@@ -1,8 +1,9 @@
 """Delivery through a real broker by real `taskiq worker` processes.
 
-The API (this test process) only enqueues; a `taskiq worker app.notifications.worker:broker` process,
-started as an operator would start it, delivers from the same database. Each run uses
-queues of its own, so parallel runs never take each other's messages.
+The API (this test process) only enqueues; a
+`taskiq worker app.notifications.worker:broker` process, started as an operator would start
+it, delivers from the same database. Each run uses queues of its own, so parallel runs never
+take each other's messages.
 
 `WorkerDeliveryTests` holds the tests; the test module of the broker this service
 uses (`test_worker_redis.py` or `test_worker_rabbitmq.py`) runs them against it.
@@ -48,7 +49,7 @@ DELIVERY: dict[str, Any] = {
 
 @dataclass
 class WorkerProcess:
-    """`taskiq worker app.notifications.worker:broker` with the settings given in its environment."""
+    """`taskiq worker app.notifications.worker:broker` with the settings in its environment."""
 
     env: dict[str, str]
     log_path: Path

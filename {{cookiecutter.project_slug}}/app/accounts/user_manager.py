@@ -59,9 +59,18 @@ def is_common_password(password: str) -> bool:
     return password.lower() in RANKED_DICTIONARIES["passwords"]
 
 
-async def end_sessions(user: User) -> None:
-    """Refuse every token issued to the user so far (logout signs out everywhere)."""
-    session = async_object_session(user)
+async def load_user(session: AsyncSession, user_id: int) -> User | None:
+    """A user with its linked accounts, in one query (the relationship's own "selectin"
+    loading would add a second)."""
+    statement = select(User).options(joinedload(User.oauth_accounts)).filter_by(id=user_id)
+    result = await session.execute(statement)
+    return result.unique().scalar_one_or_none()
+
+
+async def end_sessions(user: User, session: AsyncSession | None = None) -> None:
+    """Refuse every token issued to the user so far (logout signs out everywhere), in
+    `session` or the one the user is attached to."""
+    session = session or async_object_session(user)
     if session is None:
         raise RuntimeError(f"user {user.id} is not attached to a database session")
     await session.execute(
@@ -113,9 +122,7 @@ class UserDatabase(SQLAlchemyUserDatabase[User, int]):
         return user
 
     async def get(self, id: int) -> User | None:
-        statement = select(User).options(joinedload(User.oauth_accounts)).filter_by(id=id)
-        result = await self.session.execute(statement)
-        return result.unique().scalar_one_or_none()
+        return await load_user(self.session, id)
 
     async def get_by_email(self, email: str) -> User | None:
         # No address holds a NUL, and PostgreSQL cannot even compare text that does: a login

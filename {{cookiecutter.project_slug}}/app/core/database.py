@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from sqlalchemy import event
@@ -84,6 +85,21 @@ class Database:
         """A FastAPI dependency: one session for the request, closed after it."""
         async with self.sessionmaker() as session:
             yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A short session for a read that needs no transaction; what it loads stays readable
+        (detached) after it closes.
+
+        On PostgreSQL its connection is in autocommit mode: the read is one round trip, where
+        a session's transaction would add a BEGIN before it and a ROLLBACK after it. Elsewhere
+        it is a plain session (MySQL's driver would spend a round trip on each mode switch).
+        """
+        async with self.engine.connect() as connection:
+            if self.backend == "postgresql":
+                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=connection, expire_on_commit=False) as session:
+                yield session
 
     async def create_all(self) -> None:
         from app.core.orm.base import Base
