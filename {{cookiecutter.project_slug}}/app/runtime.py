@@ -24,7 +24,7 @@ from app.core.rate_limits import RateLimiter, create_rate_limiter
 from app.notifications.delivery import Delivery
 from app.notifications.suppressions import Suppressions
 from app.operations.metrics import Metrics, create_metrics
-from app.signed_api.key_cache import KeyCache
+from app.signed_api.key_cache import KeyCache, watched_key_cache
 from app.signed_api.nonces import NonceStore, create_nonce_store
 
 
@@ -64,11 +64,14 @@ class Runtime:
             database=database,
             plugins=plugins,
             nonce_store=create_nonce_store(settings, database),
-            key_cache=KeyCache.watching(database, settings.api_key_cache_seconds),
+            key_cache=watched_key_cache(database, settings.api_key_cache_seconds),
             rate_limiter=create_rate_limiter(settings),
             delivery=Delivery(settings),
             jwt_strategy=AccountJWTStrategy(
-                database, settings.secret_key, settings.auth_token_lifetime_seconds
+                database,
+                settings.secret_key,
+                settings.auth_token_lifetime_seconds,
+                settings.user_cache_seconds,
             ),
             oauth_states=OAuthStates.of(settings, database),
             metrics=create_metrics(settings, plugins.channels),

@@ -11,23 +11,22 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Annotated
 
-import jwt
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.responses import RedirectResponse
-from fastapi_users import exceptions
+from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 from fastapi_users.authentication import (
     AuthenticationBackend,
-    Authenticator,
     BearerTransport,
     CookieTransport,
     JWTStrategy,
 )
-from fastapi_users.jwt import decode_jwt, generate_jwt
+from fastapi_users.jwt import generate_jwt
 from fastapi_users.manager import BaseUserManager
 
 from app import PROJECT_SLUG
 from app.accounts.models import User
-from app.accounts.user_manager import end_sessions, get_user_manager, load_user
+from app.accounts.signed_in_users import GENERATION_CLAIM, SignedInUsers
+from app.accounts.user_manager import end_sessions
 from app.core.config import Settings
 from app.core.context import set_current_user
 from app.core.database import Database
@@ -44,25 +43,27 @@ COOKIE_BACKEND = "cookie"
 AFTER_SIGNIN_PATH = "/"
 
 
-# The claim that carries the user's session generation (see `User.session_generation`).
-GENERATION_CLAIM = "gen"
-
-
 class AccountJWTStrategy(JWTStrategy[User, int]):
     """fastapi-users' JWT strategy with per-user sessions that can end, naming the user.
 
     A token carries the user's session generation; once the generation moves on (logout,
     a credential change, the takeover repair) every token issued before is refused. The
-    generation is on the user row the token check loads anyway: no extra query.
-
-    The user is read in a short session of its own, outside any transaction (one round trip
-    on PostgreSQL), and reaches the route detached: a route that changes it adds it to the
-    request's session (as fastapi-users' updates do), or writes by its id.
+    generation is on the user row the token check reads anyway: no extra query.
+    Reading a token is `SignedInUsers`' work (app/accounts/signed_in_users.py).
     """
 
-    def __init__(self, database: Database, secret: str, lifetime_seconds: int) -> None:
+    def __init__(
+        self, database: Database, secret: str, lifetime_seconds: int, user_cache_seconds: float
+    ) -> None:
         super().__init__(secret, lifetime_seconds)
         self.database = database
+        self.signed_in_users = SignedInUsers(
+            database,
+            secret=secret,
+            audience=self.token_audience,
+            algorithm=self.algorithm,
+            cache_seconds=user_cache_seconds,
+        )
 
     async def write_token(self, user: User) -> str:
         data = {
@@ -75,27 +76,9 @@ class AccountJWTStrategy(JWTStrategy[User, int]):
     async def read_token(
         self, token: str | None, user_manager: BaseUserManager[User, int]
     ) -> User | None:
-        if token is None:
-            return None
-        try:
-            data = decode_jwt(
-                token, self.decode_key, self.token_audience, algorithms=[self.algorithm]
-            )
-        except jwt.PyJWTError:
-            return None
-        generation = data.get(GENERATION_CLAIM)
-        # A token from before generations existed carries none: refused like an old one.
-        if type(generation) is not int or "sub" not in data:
-            return None
-        try:
-            user_id = user_manager.parse_id(data["sub"])
-        except exceptions.InvalidID:
-            return None
-        async with self.database.read_session() as session:
-            user = await load_user(session, user_id)
-        if user is None or generation != user.session_generation:
-            return None
-        set_current_user(user.id, user.email)
+        user = None if token is None else await self.signed_in_users.user_of_token(token)
+        if user is not None:
+            set_current_user(user.id, user.email)
         return user
 
     async def destroy_token(self, token: str, user: User) -> None:
@@ -165,24 +148,44 @@ def build_auth_backends(cookie: LoginCookie) -> AuthBackends:
     )
 
 
-# Reading a token only uses each transport's scheme (header or cookie name) and the
-# strategy, which takes its secret from the request's app: one authenticator serves all.
-_reading_backends = [
-    AuthenticationBackend[User, int](
-        BEARER_BACKEND, BearerTransport(tokenUrl=BEARER_LOGIN_URL), get_jwt_strategy
-    ),
-    AuthenticationBackend[User, int](
-        COOKIE_BACKEND, CookieTransport(cookie_name=AUTH_COOKIE_NAME), get_jwt_strategy
-    ),
-]
-authenticator = Authenticator[User, int](_reading_backends, get_user_manager)
+# Who is calling, for routes: the bearer header first, then the sign-in cookie, as
+# fastapi-users' own routes read them (the same schemes, so /docs offers both).
+_bearer_token = OAuth2PasswordBearer(tokenUrl=BEARER_LOGIN_URL, auto_error=False)
+_cookie_token = APIKeyCookie(name=AUTH_COOKIE_NAME, auto_error=False)
 
-#: The signed-in, active user; 401 in the error shape otherwise.
-current_active_user = authenticator.current_user(active=True)
-#: The signed-in, active user, or None (pages that show something either way).
-optional_current_user = authenticator.current_user(active=True, optional=True)
-#: A signed-in superuser; 403 for other users.
-current_superuser = authenticator.current_user(active=True, superuser=True)
+
+async def optional_current_user(
+    request: Request,
+    bearer: Annotated[str | None, Depends(_bearer_token)],
+    cookie: Annotated[str | None, Depends(_cookie_token)],
+) -> User | None:
+    """The signed-in, active user, or None (pages that show something either way)."""
+    signed_in_users = runtime_of(request).jwt_strategy.signed_in_users
+    for token in (bearer, cookie):
+        user = await signed_in_users.user_of_token(token) if token else None
+        if user is not None:
+            if not user.is_active:
+                return None
+            set_current_user(user.id, user.email)
+            return user
+    return None
+
+
+async def current_active_user(
+    user: Annotated[User | None, Depends(optional_current_user)],
+) -> User:
+    """The signed-in, active user; 401 in the error shape otherwise."""
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED)
+    return user
+
+
+async def current_superuser(user: Annotated[User, Depends(current_active_user)]) -> User:
+    """A signed-in superuser; 403 for other users."""
+    if not user.is_superuser:
+        raise HTTPException(status.HTTP_403_FORBIDDEN)
+    return user
+
 
 CurrentUser = Annotated[User, Depends(current_active_user)]
 OptionalUser = Annotated[User | None, Depends(optional_current_user)]

@@ -8,6 +8,7 @@ that were written by the client and prove nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 IPAddress = IPv4Address | IPv6Address
@@ -58,7 +59,19 @@ def resolve_client_address(
 
 def is_whitelisted(address: str | None, entries: Iterable[str]) -> bool:
     """Whether `address` falls within one of the (normalized) whitelist entries."""
-    parsed = parse_address(address) if address is not None else None
+    parsed = _parsed_address(address) if address is not None else None
     if parsed is None:
         return False
-    return any(parsed in ip_network(entry, strict=False) for entry in entries)
+    return any(parsed in _network(entry) for entry in entries)
+
+
+# Parsed once per distinct string: every signed request checks its key's whitelist, and
+# parsing addresses is most of that check's cost.
+@lru_cache(maxsize=4096)
+def _parsed_address(address: str) -> IPAddress | None:
+    return parse_address(address)
+
+
+@lru_cache(maxsize=4096)
+def _network(entry: str) -> IPv4Network | IPv6Network:
+    return ip_network(entry, strict=False)

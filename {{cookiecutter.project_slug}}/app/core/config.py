@@ -108,7 +108,9 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default_factory=default_database_url)
     database_echo: bool = False
-    database_pool_size: int = 10
+    # Connections each process keeps open to the database, and the most it uses at once
+    # (requests beyond wait for one). Mind the server's limit: processes x this.
+    database_pool_size: int = Field(default=20, gt=0)
     create_tables_on_startup: bool | None = None
 
     log_level: str = "INFO"
@@ -144,6 +146,11 @@ class Settings(BaseSettings):
     # elsewhere (another process, the command line) is honoured within this time; 0 reads
     # it on every request. Changes made through the process itself apply at once.
     api_key_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    # A signed-in user's account (flags, session generation, profile) is read at most once
+    # per this many seconds in each process: a logout, a deactivation or a profile change
+    # made elsewhere applies within this time; 0 reads it on every request. Changes made
+    # through the process itself apply at once.
+    user_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     # Peers whose X-Forwarded-For is believed (addresses or CIDR ranges, comma-separated).
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
         default_factory=list

@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_scoped_session,
@@ -56,12 +57,15 @@ class Database:
     """Owns the engine and sessions for one process (one per app instance in tests)."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, pool_size: int = 10, slow_query_ms: float = 200.0
+        self, url: str, *, echo: bool = False, pool_size: int = 20, slow_query_ms: float = 200.0
     ) -> None:
         self.url = to_async_url(url)
         engine_options: dict[str, Any] = {"echo": echo}
         if self.url.get_backend_name() != "sqlite":
-            engine_options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
+            # A fixed number of connections, kept: connections opened past the pool's size
+            # would be closed as soon as they came back, and under a steady load each such
+            # open (a TLS handshake, often) costs more than the query it was opened for.
+            engine_options.update(pool_size=pool_size, max_overflow=0, pool_recycle=3600)
         else:
             # One writer at a time: under a burst a write may wait for the lock for seconds,
             # which beats failing with "database is locked" (the driver gives up after 5 s).
@@ -87,19 +91,18 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """A short session for a read that needs no transaction; what it loads stays readable
-        (detached) after it closes.
+    async def autocommit_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for single statements that need no transaction around them (a read,
+        one atomic insert); a write still ends with `commit()`.
 
-        On PostgreSQL its connection is in autocommit mode: the read is one round trip, where
-        a session's transaction would add a BEGIN before it and a ROLLBACK after it. Elsewhere
-        it is a plain session (MySQL's driver would spend a round trip on each mode switch).
+        On PostgreSQL it is in autocommit mode: a statement is one round trip, where a
+        transaction would add a BEGIN before it and a COMMIT or ROLLBACK after it. Elsewhere
+        it is a plain connection (MySQL's driver would spend a round trip on each mode switch).
         """
         async with self.engine.connect() as connection:
             if self.backend == "postgresql":
                 connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            async with AsyncSession(bind=connection, expire_on_commit=False) as session:
-                yield session
+            yield connection
 
     async def create_all(self) -> None:
         from app.core.orm.base import Base

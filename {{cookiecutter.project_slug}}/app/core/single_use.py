@@ -38,20 +38,21 @@ class SingleUseRows:
         self.what = what
         self.cleanup_interval = cleanup_interval
         self._next_cleanup = 0.0
+        # Built once: SQLAlchemy then reuses its compiled SQL for every spend.
+        self._insert = insert(model.__table__)
 
     async def spend(self, expires_at: float, **values: Any) -> bool:
         """Write the token's row, valid until `expires_at` (Unix time); False if spent already.
 
-        Its own short transaction: the token is spent even if what follows fails. A Core
-        statement on a plain connection: it runs on every signed request, and an ORM
-        session would add its own bookkeeping for nothing.
+        Its own statement, committed at once: the token is spent even if what follows fails.
+        A Core statement on an autocommit connection (one round trip on PostgreSQL): it runs
+        on every signed request, and an ORM session would add its own bookkeeping for nothing.
         """
-        async with self.database.engine.connect() as connection:
+        async with self.database.autocommit_connection() as connection:
             try:
                 await connection.execute(
-                    insert(self.model.__table__).values(
-                        **values, expires_at=datetime.fromtimestamp(expires_at, UTC)
-                    ),
+                    self._insert,
+                    {**values, "expires_at": datetime.fromtimestamp(expires_at, UTC)},
                     # A spent token breaking the unique column is the expected answer, not a
                     # failed query: the database logger leaves it out (app/core/database.py).
                     execution_options={"skip_user_error_events": True},
