@@ -688,6 +688,7 @@ def bench_database(database: str, args: argparse.Namespace) -> str:
         project = bake(args.template, database, scratch / "bake")
         port = free_port()
         env = service_env(url, args.redis_url, queue, port)
+        env.update(setting.split("=", 1) for setting in args.setting)
         asyncio.run(recreate_database(url))
         stack.callback(lambda: asyncio.run(recreate_database(url, drop_only=True)))
         stack.callback(lambda: asyncio.run(delete_redis_key(args.redis_url, queue)))
@@ -725,12 +726,22 @@ def main() -> None:
         "stacks go to this folder and a summary to stderr",
     )
     parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the service's own, over the bench's (repeatable), e.g. "
+        "USER_CACHE_SECONDS=0 or REDIS_URL=redis://127.0.0.1:6379/0",
+    )
+    parser.add_argument(
         "--template",
         type=Path,
         default=TEMPLATE_DIR,
         help="the template to bake (default: this checkout; e.g. a `git archive` of a commit)",
     )
     args = parser.parse_args()
+    if any("=" not in setting for setting in args.setting):
+        sys.exit("--setting takes NAME=VALUE")
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
             package = "util-linux" if tool == "taskset" else tool
@@ -748,7 +759,7 @@ def main() -> None:
     print(
         f"Server-bound benchmark, {started}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs; wrk -t1 -c{args.connections} -d{args.duration:g}s, "
-        f"{args.runs} runs, medians"
+        f"{args.runs} runs, medians" + "".join(f"; {setting}" for setting in args.setting)
     )
     print(f"\nLoad (/proc/loadavg) at start: {load_before}; at end: {load_after}\n")
     print("\n\n".join(tables))
