@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
+from weakref import WeakSet
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
@@ -21,9 +22,6 @@ from app.core.database import Database
 
 Key = TypeVar("Key", bound=Hashable)
 Value = TypeVar("Value")
-
-# Marks a connection that wrote a watched table in its open transaction.
-_WROTE_WATCHED = "wrote_watched_tables"
 
 
 class WatchedCache(Generic[Key, Value]):
@@ -44,6 +42,9 @@ class WatchedCache(Generic[Key, Value]):
         self._entries: OrderedDict[Key, tuple[float, Value]] = OrderedDict()
         # Moves on every write to a watched table: a read that started before it is not kept.
         self._writes = 0
+        # Connections that wrote a watched table in their open transaction (held weakly;
+        # not in `Connection.info`, which a connection that lost its server cannot reach).
+        self._writing: WeakSet[Connection] = WeakSet()
 
     async def get(self, key: Key, load: Callable[[Key], Awaitable[Value | None]]) -> Value | None:
         now = time.monotonic()
@@ -81,13 +82,12 @@ class WatchedCache(Generic[Key, Value]):
                 return
             written = getattr(getattr(context.compiled, "statement", None), "table", None)
             if getattr(written, "name", None) in self.tables:
-                conn.info.setdefault(_WROTE_WATCHED, set()).add(id(self))
+                self._writing.add(conn)
                 self.clear()
 
         def _forget_at_end(conn: Connection) -> None:
-            marks = conn.info.get(_WROTE_WATCHED)
-            if marks and id(self) in marks:
-                marks.discard(id(self))
+            if conn in self._writing:
+                self._writing.discard(conn)
                 self.clear()
 
         event.listen(sync_engine, "commit", _forget_at_end)
