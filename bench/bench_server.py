@@ -189,6 +189,13 @@ def write_signed_requests(path: Path, access_key: str, secret_key: str, count: i
 # --- wrk ------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux's /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are the 14th and 15th fields; the split starts at the 3rd.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class WrkRun:
     seconds: float
@@ -200,6 +207,9 @@ class WrkRun:
     slow: int
     used: int
     available: int
+    # CPU seconds the server process spent per second of the run (1.0 = one core busy):
+    # below about 0.9 the route waits on something else (the database, its disk, Redis).
+    server_cpu: float = 0.0
 
     @property
     def exhausted(self) -> bool:
@@ -214,6 +224,11 @@ class WrkRun:
     def rate(self) -> float:
         """2xx answers per second."""
         return (self.requests - self.non2xx) / self.seconds
+
+    @property
+    def cpu_per_request(self) -> float:
+        """Server CPU seconds per answer: less sensitive to a busy machine than the rate."""
+        return self.server_cpu / self.rate if self.rate else 0.0
 
     def problems(self) -> str:
         """Why the run is not counted as throughput (empty when it is)."""
@@ -501,6 +516,14 @@ class Bench:
         self.body_file = body_file
 
     def drive(self, route: str, seconds: float) -> WrkRun:
+        """One wrk run of `route`, with the share of a core its server spent on it."""
+        pid = self.servers.bare_pid if route.startswith("bare") else self.servers.service_pid
+        cpu_before, started = cpu_seconds(pid), time.monotonic()
+        result = self._drive(route, seconds)
+        result.server_cpu = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - started)
+        return result
+
+    def _drive(self, route: str, seconds: float) -> WrkRun:
         connections = self.args.connections
         bare = f"http://127.0.0.1:{self.servers.bare}/bare"
         service = f"http://127.0.0.1:{self.servers.service}"
@@ -560,7 +583,9 @@ class Bench:
                     if result.slow:
                         problems += f"  ({result.slow} wrk timeouts)"
                     report(
-                        f"  run {run_number + 1} {route.name}: {result.rate:,.0f} req/s{problems}"
+                        f"  run {run_number + 1} {route.name}: {result.rate:,.0f} req/s, "
+                        f"server CPU {result.server_cpu:.0%}, "
+                        f"{result.cpu_per_request * 1e6:,.0f} µs/request{problems}"
                     )
         return [route for pair in pairs for route in pair]
 
@@ -662,8 +687,8 @@ def table(database: str, routes: list[Route]) -> str:
     }
     lines = [
         f"| {database}: route | req/s (median) | ratio to bare | runs (req/s) | non-2xx "
-        "| wrk timeouts (> 2 s) |",
-        "|---|---:|---:|---|---:|---:|",
+        "| wrk timeouts (> 2 s) | server CPU (median) | CPU µs per request (median) |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     for route in routes:
         median = medians[route.name]
@@ -675,7 +700,13 @@ def table(database: str, routes: list[Route]) -> str:
         )
         non2xx = sum(run.non2xx for run in route.runs)
         slow = sum(run.slow for run in route.runs)
-        lines.append(f"| {route.name} | {rate} | {ratio} | {runs} | {non2xx} | {slow} |")
+        clean = [run for run in route.runs if run.clean]
+        cpu = statistics.median(run.server_cpu for run in clean) if clean else 0.0
+        per_request = statistics.median(run.cpu_per_request for run in clean) if clean else 0.0
+        lines.append(
+            f"| {route.name} | {rate} | {ratio} | {runs} | {non2xx} | {slow} | {cpu:.0%} "
+            f"| {per_request * 1e6:,.0f} |"
+        )
     return "\n".join(lines)
 
 

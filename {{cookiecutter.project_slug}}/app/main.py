@@ -25,7 +25,7 @@ from app.core.middleware import (
 )
 from app.operations.health_routes import router as health_router
 from app.operations.metrics_routes import router as metrics_router
-from app.routes import include_api_router
+from app.routes import API_TAGS, include_api_router
 from app.runtime import Runtime
 
 
@@ -50,7 +50,7 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=settings.project_name, lifespan=lifespan)
+    app = FastAPI(title=settings.project_name, lifespan=lifespan, openapi_tags=API_TAGS)
     # The one thing the app holds: route dependencies reach it through app.core.dependencies.
     app.state.runtime = runtime
 
