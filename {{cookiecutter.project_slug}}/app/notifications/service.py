@@ -69,12 +69,16 @@ class Accepted:
     replayed: bool
 
 
-def request_hash(payload: NotificationCreate) -> str:
-    """A fingerprint of what was asked, to tell a retried request from a different one."""
+def canonical_json(payload: NotificationCreate) -> bytes:
+    """What was asked, as UTF-8 JSON that is the same for the same request.
+
+    Raises UnicodeEncodeError when a string holds a lone surrogate (such as \\ud800): valid
+    in JSON, but not text UTF-8 (or the database) can hold.
+    """
     canonical = json.dumps(
         payload.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical.encode()
 
 
 def content_size(payload: NotificationCreate) -> int:
@@ -107,15 +111,6 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def unencodable_text(payload: NotificationCreate) -> bool:
-    """True when some string holds a lone surrogate: valid in JSON, not text UTF-8 can hold."""
-    try:
-        json.dumps(payload.model_dump(mode="json"), ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 class NotificationService:
     def __init__(
         self,
@@ -134,8 +129,9 @@ class NotificationService:
         # Told of each new notification (the metrics' count); replays are not new.
         self.on_accepted = on_accepted
 
-    def validate(self, payload: NotificationCreate) -> None:
-        """Refuse what could never be delivered, each reason with its own code."""
+    def validate(self, payload: NotificationCreate) -> bytes:
+        """Refuse what could never be delivered, each reason with its own code; the request's
+        canonical JSON (`canonical_json`) when it can be."""
         # First: every later step serializes the payload, which these two would break.
         depth = json_depth(payload.metadata)
         if depth > MAX_METADATA_DEPTH:
@@ -145,12 +141,14 @@ class NotificationService:
                 code="METADATA_TOO_DEEP",
                 detail={"depth": depth, "max": MAX_METADATA_DEPTH},
             )
-        if unencodable_text(payload):
+        try:
+            canonical = canonical_json(payload)
+        except UnicodeEncodeError:
             raise NotificationRejected(
                 "A string in the request holds a lone UTF-16 surrogate (such as \\ud800), "
                 "which is not text: send valid Unicode.",
                 code="TEXT_INVALID",
-            )
+            ) from None
         channels = self.plugins.channels
         notifier = self.plugins.notifier_for(payload.channel)
         if notifier is None:
@@ -196,6 +194,7 @@ class NotificationService:
                 status_code=413,
                 detail={"size": size, "max": limit},
             )
+        return canonical
 
     async def check_recipients(
         self, caller: NotificationCaller, payload: NotificationCreate
@@ -234,9 +233,10 @@ class NotificationService:
                 "characters without spaces.",
                 code="IDEMPOTENCY_KEY_INVALID",
             )
-        self.validate(payload)
+        canonical = self.validate(payload)
         await self.check_recipients(caller, payload)
-        fingerprint = request_hash(payload)
+        # A fingerprint of what was asked, to tell a retried request from a different one.
+        fingerprint = hashlib.sha256(canonical).hexdigest()
         if idempotency_key is not None:
             earlier = await self._by_idempotency_key(caller, idempotency_key)
             if earlier is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 
 from app.core.client_address import resolve_client_address
@@ -46,14 +46,27 @@ def _request_path(request: Request) -> str:
     return path
 
 
-async def verify_signed_request(
-    request: Request,
-    # Declared so that /docs shows them; the values are read (and checked) below.
-    x_api_key: Annotated[str | None, Header(alias=API_KEY_HEADER)] = None,
-    x_timestamp: Annotated[str | None, Header(alias=TIMESTAMP_HEADER)] = None,
-    x_nonce: Annotated[str | None, Header(alias=NONCE_HEADER)] = None,
-    x_signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None,
-) -> ApiCaller:
+# The signature's headers as /docs shows them on every signed route. They are described
+# here, not declared as header parameters: FastAPI would then parse and validate all four
+# for each request, and verification reads them itself.
+SIGNATURE_HEADER_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+    for name, description in (
+        (API_KEY_HEADER, "The API key's access key."),
+        (TIMESTAMP_HEADER, "When the request was signed, in Unix seconds."),
+        (NONCE_HEADER, "16 to 64 characters of A-Z, a-z, 0-9, _ and -, new for each request."),
+        (SIGNATURE_HEADER, "Base64 HMAC-SHA256 of the canonical request with the secret key."),
+    )
+]
+
+
+async def verify_signed_request(request: Request) -> ApiCaller:
     known = request.scope.get(_CALLER_SCOPE_KEY)
     if isinstance(known, ApiCaller):
         return known  # SignedRoute checked this request already
@@ -96,6 +109,11 @@ class SignedRoute(APIRoute):
     finds the caller already verified) runs only for a request that passed. The OpenAPI
     document is FastAPI's, unchanged.
     """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        extra = dict(options.pop("openapi_extra", None) or {})
+        extra["parameters"] = [*extra.get("parameters", []), *SIGNATURE_HEADER_PARAMETERS]
+        super().__init__(path, endpoint, openapi_extra=extra, **options)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
