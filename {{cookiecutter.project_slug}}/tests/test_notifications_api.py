@@ -289,6 +289,27 @@ async def test_concurrent_requests_with_one_idempotency_key_make_one_notificatio
     assert await total(client) == 1
 
 
+async def test_a_raced_idempotency_key_fails_none_of_the_requests_accepted_beside_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # Rows accepted at the same moment are written together: the raced key's second row
+    # breaks the statement, and the others must still be accepted, each once.
+    keyed = {"Idempotency-Key": "raced-among-others"}
+    sends = [client.post(NOTIFICATIONS, json=email(), headers=keyed) for _ in range(6)]
+    sends += [client.post(NOTIFICATIONS, json=email(f"n{n}@example.com")) for n in range(12)]
+    responses = await asyncio.gather(*sends)
+
+    assert {response.status_code for response in responses} == {202}, [
+        response.text for response in responses
+    ]
+    keyed_ids = {response.json()["id"] for response in responses[:6]}
+    plain_ids = {response.json()["id"] for response in responses[6:]}
+    assert len(keyed_ids) == 1
+    assert len(plain_ids) == 12
+    assert not keyed_ids & plain_ids
+    assert await total(client) == 13
+
+
 async def test_idempotency_keys_belong_to_one_api_key(
     service: FastAPI, client: httpx.AsyncClient
 ) -> None:

@@ -135,7 +135,7 @@ async def accept_burst(deployment: Deployment) -> list[int]:
         async with slots, app.state.runtime.database.sessionmaker() as session:
             service = NotificationService(
                 session,
-                app.state.runtime.database,
+                app.state.runtime.delivery.outbox,
                 app.state.runtime.settings,
                 app.state.runtime.plugins,
                 app.state.runtime.delivery.enqueue,

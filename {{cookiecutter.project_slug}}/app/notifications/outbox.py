@@ -1,4 +1,5 @@
-"""The outbox table as delivery uses it: claiming rows, recording outcomes, taking over.
+"""The outbox table as delivery uses it: adding rows, claiming them, recording outcomes,
+taking over.
 
 The database row is the truth; a broker message only says "try row N now". So:
 
@@ -17,7 +18,8 @@ The database row is the truth; a broker message only says "try row N now". So:
 
 `Outbox` is one process's handle on the table. The claims (and the outcomes) of the
 deliveries running at the same moment are written together, one statement for many rows,
-which is most of what delivery costs besides the send itself.
+which is most of what delivery costs besides the send itself. So are the new rows of the
+requests accepted at the same moment: each is committed before its request is answered.
 """
 
 from __future__ import annotations
@@ -29,8 +31,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, bindparam, or_, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    bindparam,
+    insert,
+    inspect,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import PROJECT_SLUG
@@ -64,6 +76,16 @@ POSTGRESQL_DEADLOCK = "40P01"
 BATCH_SIZE = 100
 
 T = TypeVar("T")
+
+_TABLE = cast(Table, Notification.__table__)
+# New rows, many per statement, their ids in the order of the rows.
+_INSERT_NEW = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+# The row's attributes by their columns' names (`metadata_` is the column `metadata`).
+_COLUMN_OF_ATTRIBUTE = {
+    attribute.key: attribute.columns[0].key for attribute in inspect(Notification).column_attrs
+}
+# Every column a new row is written with: the same for each row of a many-row INSERT.
+_NEW_ROW_COLUMNS = {column.key: None for column in _TABLE.columns if column.key != "id"}
 
 
 def _is_due(now: datetime) -> ColumnElement[bool]:
@@ -250,12 +272,60 @@ class Outbox:
     def __init__(self, database: Database, policy: DeliveryPolicy) -> None:
         self.database = database
         self.policy = policy
+        self._new_rows: GroupCommit[dict[str, Any], int | IntegrityError] = GroupCommit(
+            self._insert_batch, BATCH_SIZE
+        )
         self._claims: GroupCommit[int, Claim | None] = GroupCommit(self._claim_batch, BATCH_SIZE)
         self._outcomes: GroupCommit[Outcome, bool] = GroupCommit(self._record_batch, BATCH_SIZE)
 
     @property
     def _returning(self) -> bool:
         return bool(self.database.engine.dialect.update_returning)
+
+    async def add(self, notification: Notification) -> None:
+        """Commit a new row and give `notification` its id and times.
+
+        The rows of requests accepted while a statement runs go together in the next one;
+        each call returns once its own row is committed. Raises IntegrityError when the row
+        breaks a unique constraint (an Idempotency-Key that another request has used).
+        """
+        now = utcnow()
+        values = {**_NEW_ROW_COLUMNS, "created_at": now, "updated_at": now}
+        for attribute, value in vars(notification).items():
+            if attribute in _COLUMN_OF_ATTRIBUTE:
+                values[_COLUMN_OF_ATTRIBUTE[attribute]] = value
+        outcome = await self._new_rows.submit(values)
+        if isinstance(outcome, IntegrityError):
+            raise outcome
+        notification.id = outcome
+        notification.created_at = notification.updated_at = now
+
+    async def _insert_batch(self, rows: list[dict[str, Any]]) -> list[int | IntegrityError]:
+        try:
+            return list(await self._insert(rows))
+        except IntegrityError as exc:
+            if len(rows) == 1:
+                return [exc]
+        # One of them broke a constraint, which undid the statement: each on its own, so
+        # that only that one fails.
+        outcomes: list[int | IntegrityError] = []
+        for row in rows:
+            try:
+                outcomes.extend(await self._insert([row]))
+            except IntegrityError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> Sequence[int]:
+        async with self.database.autocommit_connection() as connection:
+            try:
+                result = await connection.execute(_INSERT_NEW, rows)
+                ids = result.scalars().all()
+                await connection.commit()
+            except IntegrityError:
+                await connection.rollback()
+                raise
+        return ids
 
     async def claim(self, notification_id: int) -> Claim | None:
         """Take a due queued row for sending, or None when it is not there to take.
@@ -461,5 +531,6 @@ class Outbox:
             )
 
     async def close(self) -> None:
+        await self._new_rows.drain()
         await self._claims.drain()
         await self._outcomes.drain()

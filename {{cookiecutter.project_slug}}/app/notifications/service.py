@@ -9,15 +9,14 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Protocol, cast
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import Depends, Request
-from sqlalchemy import Table, insert, inspect, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.database import Database
 from app.core.dependencies import runtime_of
 from app.core.errors import AppError, ConflictError, NotFoundError
 from app.core.interfaces import RecipientRule, Sender
@@ -25,6 +24,7 @@ from app.core.orm.base import utcnow
 from app.core.orm.query import Page
 from app.core.plugins import PluginRegistry
 from app.notifications.models import IDEMPOTENCY_KEY_LENGTH, Notification, NotificationStatus
+from app.notifications.outbox import Outbox
 from app.notifications.schemas import MAX_METADATA_DEPTH, MAX_RECIPIENTS, NotificationCreate
 
 if TYPE_CHECKING:
@@ -34,13 +34,6 @@ if TYPE_CHECKING:
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]+$")
 
 Enqueue = Callable[[int], Awaitable[bool]]
-
-# Built once, so that SQLAlchemy reuses its compiled SQL for every accept.
-_INSERT_NOTIFICATION = insert(cast(Table, Notification.__table__))
-# The row's attributes by their columns' names (`metadata_` is the column `metadata`).
-_COLUMN_OF_ATTRIBUTE = {
-    attribute.key: attribute.columns[0].key for attribute in inspect(Notification).column_attrs
-}
 
 
 class NotificationRejected(AppError):
@@ -115,14 +108,14 @@ class NotificationService:
     def __init__(
         self,
         session: AsyncSession,
-        database: Database,
+        outbox: Outbox,
         settings: Settings,
         plugins: PluginRegistry,
         enqueue: Enqueue,
         on_accepted: Callable[[Notification], None] | None = None,
     ) -> None:
         self.session = session
-        self.database = database
+        self.outbox = outbox
         self.settings = settings
         self.plugins = plugins
         self.enqueue = enqueue
@@ -250,11 +243,14 @@ class NotificationService:
             request_hash=fingerprint,
         )
         try:
-            await self._commit_alone(notification)
+            await self.outbox.add(notification)
         except IntegrityError:
             if idempotency_key is None:
                 raise
-            # The same key raced in from a second request: the first one wins.
+            # The same key raced in from a second request: the first one wins. The lookup
+            # above left a transaction open, whose snapshot (MySQL's repeatable read) is
+            # older than the winner's row: a new one sees it.
+            await self.session.rollback()
             earlier = await self._by_idempotency_key(caller, idempotency_key)
             if earlier is None:
                 raise
@@ -273,34 +269,6 @@ class NotificationService:
         notification = self._queued_row(payload)
         self.session.add(notification)
         return notification
-
-    async def _commit_alone(self, notification: Notification) -> None:
-        """Insert the new row with one statement, committed at once, and give the object
-        the id and the times the row got.
-
-        A Core statement on an autocommit connection (one round trip on PostgreSQL): it runs
-        on every accept, and an ORM session would add a transaction and its bookkeeping
-        around a row that needs neither.
-        """
-        values = {
-            column: notification.__dict__[attribute]
-            for attribute, column in _COLUMN_OF_ATTRIBUTE.items()
-            if attribute in notification.__dict__  # unset: the column's default
-        }
-        async with self.database.autocommit_connection() as connection:
-            try:
-                result = await connection.execute(_INSERT_NOTIFICATION, values)
-                await connection.commit()
-            except IntegrityError:
-                await connection.rollback()
-                raise
-            # One row's parameters, the columns' defaults included.
-            inserted = cast(dict[str, Any], result.last_inserted_params())
-            new_id = result.inserted_primary_key
-            assert new_id is not None  # an INSERT always has one
-            notification.id = new_id[0]
-        notification.created_at = inserted["created_at"]
-        notification.updated_at = inserted["updated_at"]
 
     async def enqueue_committed(self, notification: Notification) -> None:
         """Hand a new, committed row to delivery."""
@@ -377,7 +345,7 @@ def notification_service(runtime: Runtime, session: AsyncSession) -> Notificatio
     """The service working in `session` (the request's, or one an account change uses)."""
     return NotificationService(
         session=session,
-        database=runtime.database,
+        outbox=runtime.delivery.outbox,
         settings=runtime.settings,
         plugins=runtime.plugins,
         enqueue=runtime.delivery.enqueue,
