@@ -345,6 +345,24 @@ async def test_concurrent_copies_of_one_request_pass_once(
     assert codes == ["OK", *["SIGNATURE_REPLAYED"] * 4]
 
 
+async def test_copies_racing_beside_fresh_requests_pass_once_and_fail_no_fresh_one(
+    client: httpx.AsyncClient, key: IssuedKey
+) -> None:
+    # Nonces spent at the same moment are written together: a copy breaks the statement,
+    # and only the copies may be refused for it.
+    copied = signature_headers(key, "GET", ECHO)
+    sends = [client.get(ECHO, headers=copied) for _ in range(4)]
+    sends += [client.get(ECHO, headers=signature_headers(key, "GET", ECHO)) for _ in range(12)]
+    responses = await asyncio.gather(*sends)
+
+    copies = sorted(
+        "OK" if response.status_code == 200 else response.json()["code"]
+        for response in responses[:4]
+    )
+    assert copies == ["OK", *["SIGNATURE_REPLAYED"] * 3]
+    assert [response.status_code for response in responses[4:]] == [200] * 12
+
+
 async def test_a_replay_is_a_warning_in_the_log_not_a_database_error(
     client: httpx.AsyncClient, key: IssuedKey, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -47,9 +47,6 @@ class DatabaseNonceStore(SingleUseRows):
     async def use(self, api_key: ApiKey, nonce: str, expires_at: float) -> bool:
         return await self.spend(expires_at, api_key_id=api_key.id, nonce=nonce)
 
-    async def close(self) -> None:
-        return None
-
 
 class RedisNonceStore:
     """`SET key NX EX ttl`: atomic, and Redis forgets the nonce by itself."""
