@@ -10,6 +10,7 @@ Where the mails are made, a count per recipient stops whatever a route let throu
 from __future__ import annotations
 
 import itertools
+import math
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -106,7 +107,9 @@ def stop_the_clock(app: FastAPI) -> None:
     different moments of the test still have the same seconds left."""
     store = app.state.runtime.rate_limiter.store
     assert isinstance(store, MemoryCounterStore)
-    now = store.clock()
+    # A whole second: a window's end minus this instant is then exactly the window's length
+    # (a fraction can leave it a hair over, and the Retry-After rounded up past the window).
+    now = float(math.floor(store.clock()))
     store.clock = lambda: now
 
 
