@@ -24,7 +24,11 @@ is signed again, larger, and repeated). Runs alternate the order of the two rout
 pair; the table gives medians of `--runs` runs. A run with any answer outside 2xx or any
 connect/read/write error is reported as such and left out of the median. wrk's "timeouts"
 (requests still unanswered after 2 s) are counted in a column of their own: those answers
-still arrive and count, so they say "slow", not "failed".
+still arrive and count, so they say "slow", not "failed". For every run the server's CPU
+time is read from /proc before and after: "server CPU" is the share of its core it used
+(near 100 %: the server is the limit; well below: it waited on the database, Redis or the
+client) and "CPU µs per request" what each answer cost it, which a busy machine moves
+less than it moves the rates.
 
 `--profile DIR` adds, after the runs, one uncounted run of each service route with py-spy
 (on CPU 1) sampling the service: raw stacks in DIR, a summary on stderr. `--template`

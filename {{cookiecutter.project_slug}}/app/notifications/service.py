@@ -107,20 +107,28 @@ def json_depth(value: Any) -> int:
 class NotificationService:
     def __init__(
         self,
-        session: AsyncSession,
+        session: AsyncSession | Callable[[], AsyncSession],
         outbox: Outbox,
         settings: Settings,
         plugins: PluginRegistry,
         enqueue: Enqueue,
         on_accepted: Callable[[Notification], None] | None = None,
     ) -> None:
-        self.session = session
+        self._session = session
         self.outbox = outbox
         self.settings = settings
         self.plugins = plugins
         self.enqueue = enqueue
         # Told of each new notification (the metrics' count); replays are not new.
         self.on_accepted = on_accepted
+
+    @property
+    def session(self) -> AsyncSession:
+        """The session of reads and account mails. Given as a factory (the request's scoped
+        session), it is made on first use: most accepts need none (Outbox.add writes)."""
+        if not isinstance(self._session, AsyncSession):
+            self._session = self._session()
+        return self._session
 
     def validate(self, payload: NotificationCreate) -> bytes:
         """Refuse what could never be delivered, each reason with its own code; the request's
@@ -341,7 +349,9 @@ class NotificationService:
         return earlier
 
 
-def notification_service(runtime: Runtime, session: AsyncSession) -> NotificationService:
+def notification_service(
+    runtime: Runtime, session: AsyncSession | Callable[[], AsyncSession]
+) -> NotificationService:
     """The service working in `session` (the request's, or one an account change uses)."""
     return NotificationService(
         session=session,
@@ -355,7 +365,7 @@ def notification_service(runtime: Runtime, session: AsyncSession) -> Notificatio
 
 async def get_notification_service(request: Request) -> NotificationService:
     runtime = runtime_of(request)
-    return notification_service(runtime, runtime.database.scoped_session())
+    return notification_service(runtime, runtime.database.scoped_session)
 
 
 NotificationServiceDep = Annotated[NotificationService, Depends(get_notification_service)]
