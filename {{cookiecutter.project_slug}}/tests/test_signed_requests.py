@@ -349,7 +349,10 @@ async def test_copies_racing_beside_fresh_requests_pass_once_and_fail_no_fresh_o
     client: httpx.AsyncClient, key: IssuedKey
 ) -> None:
     # Nonces spent at the same moment are written together: a copy breaks the statement,
-    # and only the copies may be refused for it.
+    # and only the copies may be refused for it. (A first request records the key's use,
+    # which the burst then has no need to write again.)
+    warm = await client.get(ECHO, headers=signature_headers(key, "GET", ECHO))
+    assert warm.status_code == 200, warm.text
     copied = signature_headers(key, "GET", ECHO)
     sends = [client.get(ECHO, headers=copied) for _ in range(4)]
     sends += [client.get(ECHO, headers=signature_headers(key, "GET", ECHO)) for _ in range(12)]
@@ -743,6 +746,21 @@ async def test_with_redis_url_nonces_are_kept_in_redis(
     assert stamp + TOLERANCE - time.time() - 2 <= ttl <= stamp + TOLERANCE - time.time() + 2
     async with redis_service.state.runtime.database.sessionmaker() as session:
         assert await SignatureNonce.filter_by(session=session).count() == 0
+
+
+async def test_in_redis_copies_racing_beside_fresh_requests_pass_once(
+    redis_service: FastAPI,
+) -> None:
+    # One pipeline carries the nonces of concurrent requests: each SET NX stays its own.
+    key = await issue_api_key(redis_service, await create_user(redis_service))
+    copied = signature_headers(key, "GET", ECHO)
+    async with unsigned_client(redis_service) as client:
+        sends = [client.get(ECHO, headers=copied) for _ in range(4)]
+        sends += [client.get(ECHO, headers=signature_headers(key, "GET", ECHO)) for _ in range(12)]
+        responses = await asyncio.gather(*sends)
+
+    assert sorted(response.status_code for response in responses[:4]) == [200, 401, 401, 401]
+    assert [response.status_code for response in responses[4:]] == [200] * 12
 
 
 async def test_redis_down_is_a_clear_503(

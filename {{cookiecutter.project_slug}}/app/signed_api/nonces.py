@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app import PROJECT_SLUG
+from app.core.batcher import GroupCommit
 from app.core.config import Settings
 from app.core.database import Database
 from app.core.errors import ServiceUnavailableError
@@ -25,6 +26,8 @@ logger = logging.getLogger(f"{PROJECT_SLUG}.signed_api")
 
 REDIS_KEY_PREFIX = f"{PROJECT_SLUG}:signature-nonce:"
 REDIS_TIMEOUT_SECONDS = 2.0
+# Nonces per pipeline.
+REDIS_BATCH_SIZE = 100
 
 
 class NonceStore(Protocol):
@@ -49,11 +52,15 @@ class DatabaseNonceStore(SingleUseRows):
 
 
 class RedisNonceStore:
-    """`SET key NX EX ttl`: atomic, and Redis forgets the nonce by itself."""
+    """`SET key NX EX ttl`: atomic, and Redis forgets the nonce by itself. The nonces of
+    concurrent requests go in one pipeline (one round trip); each SET stays its own."""
 
     def __init__(self, client: Redis, *, prefix: str = REDIS_KEY_PREFIX) -> None:
         self.client = client
         self.prefix = prefix
+        self._sets: GroupCommit[tuple[str, int], bool] = GroupCommit(
+            self._set_batch, REDIS_BATCH_SIZE
+        )
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = REDIS_KEY_PREFIX) -> RedisNonceStore:
@@ -70,16 +77,25 @@ class RedisNonceStore:
     async def use(self, api_key: ApiKey, nonce: str, expires_at: float) -> bool:
         ttl = max(1, math.ceil(expires_at - time.time()))
         try:
-            stored = await self.client.set(self.key_for(api_key, nonce), b"1", nx=True, ex=ttl)
+            return await self._sets.submit((self.key_for(api_key, nonce), ttl))
         except RedisError as exc:
             logger.error("Redis refused a signature nonce: %s: %s", type(exc).__name__, exc)
             raise ServiceUnavailableError(
                 "Signed requests cannot be checked right now: the nonce store is unavailable.",
                 code="NONCE_STORE_UNAVAILABLE",
             ) from None
-        return bool(stored)
+
+    async def _set_batch(self, nonces: list[tuple[str, int]]) -> list[bool]:
+        # Not a transaction: two copies of one nonce in the batch are two SETs, and only
+        # the first one stores it.
+        async with self.client.pipeline(transaction=False) as pipeline:
+            for key, ttl in nonces:
+                pipeline.set(key, b"1", nx=True, ex=ttl)
+            stored = await pipeline.execute()
+        return [bool(result) for result in stored]
 
     async def close(self) -> None:
+        await self._sets.drain()
         await self.client.aclose()
 
 
