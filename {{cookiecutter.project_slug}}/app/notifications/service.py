@@ -251,7 +251,11 @@ class NotificationService:
             request_hash=fingerprint,
         )
         try:
-            await self.outbox.add(notification)
+            if self.outbox.groups_new_rows:
+                await self.outbox.add(notification)
+            else:
+                self.session.add(notification)
+                await self.session.commit()
         except IntegrityError:
             if idempotency_key is None:
                 raise
